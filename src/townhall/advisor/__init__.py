@@ -1,0 +1,1 @@
+"""Ownership audit and staffing advisor."""

@@ -1,0 +1,1 @@
+"""Analytics: KPIs, rollups and reports."""

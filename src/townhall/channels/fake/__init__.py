@@ -1,0 +1,1 @@
+"""The fake connector: an in-memory platform for tests and the demo."""

@@ -1,0 +1,1 @@
+"""The unified customer record: one contact across channels and handles."""

@@ -1,0 +1,1 @@
+"""Shared building blocks: time, ids, errors and permissions used by every domain."""

@@ -1,0 +1,1 @@
+"""Governance: users, roles, the agency scope and the audit log."""

@@ -1,0 +1,1 @@
+"""The shared inbox: queues, conversation workflow, notes and replies."""

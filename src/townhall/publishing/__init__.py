@@ -1,0 +1,1 @@
+"""Publishing: drafts, calendar and approvals for outbound posts."""

@@ -1,0 +1,1 @@
+"""Routing: ownership policy, rules, queues, assignment and SLA."""
