@@ -21,8 +21,8 @@ run: venv
 	$(VENV)/bin/townhall run
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench migrations
-	$(VENV)/bin/ruff format --check src tests bench migrations
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 
 typecheck: venv
 	$(VENV)/bin/mypy

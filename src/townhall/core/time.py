@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 def utcnow() -> datetime:
@@ -20,3 +23,7 @@ def parse_aware(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time has no timezone (add Z or an offset such as +02:00)")
     return value.astimezone(UTC)
+
+
+# For API schemas: SQLite returns naive UTC datetimes; the API always answers with a zone.
+UtcDatetime = Annotated[datetime, AfterValidator(ensure_aware)]

@@ -1,0 +1,93 @@
+"""Ingesting a whole file in committed batches, so a crash loses nothing already acknowledged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from townhall.conversations.ingest import store_items
+from townhall.conversations.readers import FileFormat, ParsedRow, read_file
+from townhall.conversations.schemas import InboundItem, IngestSummary, RowError
+
+BATCH_SIZE = 2000
+
+
+@dataclass
+class FileIngestResult:
+    summary: IngestSummary = field(default_factory=IngestSummary)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _batches(
+    rows: Iterable[ParsedRow], size: int
+) -> Iterator[tuple[list[InboundItem], list[RowError]]]:
+    items: list[InboundItem] = []
+    errors: list[RowError] = []
+    for _line, parsed in rows:
+        if isinstance(parsed, RowError):
+            errors.append(parsed)
+        else:
+            items.append(parsed)
+        if len(items) >= size:
+            yield items, errors
+            items, errors = [], []
+    if items or errors:
+        yield items, errors
+
+
+def ingest_rows(
+    sessions: sessionmaker[Session],
+    org_id: int,
+    rows: Iterable[ParsedRow],
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_error: Callable[[RowError], None] | None = None,
+    on_batch: Callable[[IngestSummary], None] | None = None,
+) -> FileIngestResult:
+    """Store good rows batch by batch (one transaction each) and report every bad row."""
+    result = FileIngestResult()
+    for items, errors in _batches(rows, batch_size):
+        for error in errors:
+            result.errors.append(error)
+            if on_error:
+                on_error(error)
+        batch = IngestSummary(rejected=len(errors))
+        if items:
+            with sessions() as session, session.begin():
+                batch.add(store_items(session, org_id, items))
+        # Counted only after the commit: what is reported is what is durable.
+        result.summary.add(batch)
+        if on_batch:
+            on_batch(batch)
+    return result
+
+
+def ingest_file(
+    sessions: sessionmaker[Session],
+    org_id: int,
+    path: str,
+    file_format: FileFormat | None = None,
+    *,
+    batch_size: int = BATCH_SIZE,
+    errors_out: TextIO | None = None,
+    on_error: Callable[[RowError], None] | None = None,
+    on_batch: Callable[[IngestSummary], None] | None = None,
+) -> FileIngestResult:
+    def report(error: RowError) -> None:
+        if errors_out is not None:
+            errors_out.write(json.dumps(error.model_dump()) + "\n")
+        if on_error:
+            on_error(error)
+
+    return ingest_rows(
+        sessions,
+        org_id,
+        read_file(path, file_format),
+        batch_size=batch_size,
+        on_error=report,
+        on_batch=on_batch,
+    )

@@ -1,0 +1,91 @@
+"""Tables for conversations (threads) and the inbound and outbound messages in them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from townhall.core.time import utcnow
+from townhall.db import Base
+
+
+class ConversationStatus(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING_CUSTOMER = "pending_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Conversation(Base):
+    __tablename__ = "conversation"
+    # The thread key is the external id of the thread's root as far as it is known; a reply
+    # whose parent has not arrived yet waits under its parent's id (see conversations.ingest).
+    __table_args__ = (
+        UniqueConstraint("org_id", "platform", "thread_key"),
+        Index("ix_conversation_inbox", "org_id", "status", "last_message_at"),
+        Index("ix_conversation_queue", "queue_id", "status", "last_message_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    platform: Mapped[str] = mapped_column(String(32))
+    thread_key: Mapped[str] = mapped_column(String(200))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    channel_account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_account.id"))
+    status: Mapped[str] = mapped_column(String(32), default=ConversationStatus.NEW)
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queue.id"))
+    owner_department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    # Until routing says otherwise a conversation is in-house only and not restricted.
+    agency_allowed: Mapped[bool] = mapped_column(default=False)
+    restricted: Mapped[bool] = mapped_column(default=False)
+    subject: Mapped[str] = mapped_column(String(280), default="")
+    message_count: Mapped[int] = mapped_column(default=0)
+    first_message_at: Mapped[datetime]
+    last_message_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("org_id", "platform", "external_id"),
+        Index("ix_message_conversation_created", "conversation_id", "created_at"),
+        Index("ix_message_reply_to", "org_id", "platform", "in_reply_to"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"))
+    platform: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), default="mention")
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    author_identity_id: Mapped[int | None] = mapped_column(ForeignKey("contact_identity.id"))
+    author_handle: Mapped[str] = mapped_column(String(200))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    in_reply_to: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Filled by the understanding step; NULL until then.
+    language: Mapped[str | None] = mapped_column(String(8))
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    sentiment_score: Mapped[float | None]
+    intent: Mapped[str | None] = mapped_column(String(64))
+    intent_confidence: Mapped[float | None]
+    risk_flags: Mapped[list[str] | None] = mapped_column(JSON)
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    kb_answer_id: Mapped[str | None] = mapped_column(String(200))
+    kb_score: Mapped[float | None]
+    understood_at: Mapped[datetime | None]

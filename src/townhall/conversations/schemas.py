@@ -1,0 +1,161 @@
+"""The interchange format: one inbound or outbound item as every channel and import speaks it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from townhall.core.time import UtcDatetime, parse_aware
+
+ItemKind = Literal["mention", "reply", "direct_message", "comment", "post"]
+Direction = Literal["inbound", "outbound"]
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Author(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    handle: Token
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    followers: int = Field(default=0, ge=0)
+
+    @field_validator("handle")
+    @classmethod
+    def strip_at(cls, value: str) -> str:
+        # "@Jane_Doe" and "jane_doe" are the same person on every platform we support.
+        handle = value.lstrip("@").lower()
+        if not handle:
+            raise ValueError("handle is empty")
+        return handle
+
+
+class InboundItem(BaseModel):
+    """One row of the interchange format (JSON Lines or CSV)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    platform: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32)
+    ]
+    external_id: Token
+    kind: ItemKind = "mention"
+    direction: Direction = "inbound"
+    author: Author
+    text: Annotated[str, StringConstraints(max_length=20_000)]
+    created_at: datetime
+    in_reply_to: Token | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def require_zone(cls, value: Any) -> Any:
+        # Times without a zone are ambiguous across the organisation's offices: refuse them.
+        if isinstance(value, str):
+            return parse_aware(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("time has no timezone (add Z or an offset such as +02:00)")
+        return value
+
+    @field_validator("in_reply_to", "url", mode="before")
+    @classmethod
+    def empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("text")
+    @classmethod
+    def text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value
+
+
+class RowError(BaseModel):
+    """Why one input row was rejected: the line, the field and the reason."""
+
+    line: int
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
+        return f"{where}: {self.reason}"
+
+
+class IngestSummary(BaseModel):
+    ingested: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conversations_created: int = 0
+    conversations_merged: int = 0
+
+    def add(self, other: IngestSummary) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class ConversationOut(BaseModel):
+    id: int
+    platform: str
+    subject: str
+    status: str
+    priority: str
+    message_count: int
+    last_message_at: UtcDatetime
+    contact_name: str | None
+    queue: str | None
+    owner_department: str | None
+    restricted: bool
+    agency_allowed: bool
+
+
+class ConversationPageOut(BaseModel):
+    items: list[ConversationOut]
+    total: int
+    page: int
+    pages: int
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    platform: str
+    external_id: str
+    kind: str
+    direction: str
+    author_handle: str
+    author_name: str | None
+    text: str
+    created_at: UtcDatetime
+    in_reply_to: str | None
+    url: str | None
+    language: str | None
+    sentiment: str | None
+    sentiment_score: float | None
+    intent: str | None
+    intent_confidence: float | None
+    risk_flags: list[str] | None
+    urgency: str | None
+
+
+class ConversationDetailOut(BaseModel):
+    id: int
+    platform: str
+    subject: str
+    status: str
+    priority: str
+    queue_id: int | None
+    owner_department_id: int | None
+    contact_id: int | None
+    restricted: bool
+    agency_allowed: bool
+    messages: list[MessageOut]
+
+
+class IngestResultOut(BaseModel):
+    ingested: int
+    duplicates: int
+    rejected: int
+    errors: list[RowError]

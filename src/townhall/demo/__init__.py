@@ -1,0 +1,1 @@
+"""The demo organisation: a seeded airline with departments, an agency, users and conversations."""

@@ -1,0 +1,41 @@
+"""Imports every domain's tables so the metadata (and Alembic) sees the whole schema."""
+
+from townhall.channels.models import ChannelAccount
+from townhall.contacts.models import Contact, ContactIdentity
+from townhall.conversations.models import Conversation, ConversationStatus, Message
+from townhall.db import Base
+from townhall.governance.models import (
+    Agency,
+    AuditEvent,
+    Department,
+    Organisation,
+    Role,
+    Team,
+    User,
+    UserSession,
+)
+from townhall.inbox.models import Assignment, InternalNote
+from townhall.governance.tokens import ApiToken
+from townhall.routing.models import Queue
+
+__all__ = [
+    "Agency",
+    "ApiToken",
+    "Assignment",
+    "AuditEvent",
+    "Base",
+    "ChannelAccount",
+    "Contact",
+    "ContactIdentity",
+    "Conversation",
+    "ConversationStatus",
+    "Department",
+    "InternalNote",
+    "Message",
+    "Organisation",
+    "Queue",
+    "Role",
+    "Team",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,135 @@
+"""The web application: HTML pages, the JSON API under /api/v1, health and error handling."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from townhall import __version__, db
+from townhall.conversations import api as conversations_api
+from townhall.core.errors import Forbidden, NotFound, ValidationFailed
+from townhall.deps import CsrfFailed, MissingScope, NotAuthenticated
+from townhall.governance import views as governance_views
+from townhall.inbox import views as inbox_views
+from townhall.templating import STATIC_DIR, templates
+
+log = logging.getLogger("townhall.web")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Townhall",
+        version=__version__,
+        description="Every conversation understood, routed to its owner, answered and measured.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(governance_views.router)
+    app.include_router(inbox_views.router)
+    app.include_router(conversations_api.router, prefix="/api/v1")
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        with db.get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "sign in or send a valid API token (Authorization: Bearer th_...)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
+        return _error(
+            request,
+            403,
+            "This form has expired or did not come from Townhall. Reload the page and try again.",
+        )
+
+    @app.exception_handler(MissingScope)
+    async def missing_scope(request: Request, exc: MissingScope) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return _error(request, 404, str(exc).capitalize())
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return _error(request, 403, str(exc) or "You may not do this.")
+
+    @app.exception_handler(ValidationFailed)
+    async def validation_failed(request: Request, exc: ValidationFailed) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": [{"loc": [exc.field], "msg": exc.reason}]}, status_code=422
+            )
+        return _error(request, 422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": e.get("msg", "invalid"),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()
+        ]
+        if _is_api(request):
+            return JSONResponse({"detail": problems}, status_code=422)
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in problems
+        )
+        return _error(request, 422, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail))
+
+    return app
