@@ -277,3 +277,7 @@ def audit_log_verify(
 from townhall.advisor.cli import staffing_command  # noqa: E402
 
 app.command("staffing")(staffing_command)
+
+
+if __name__ == "__main__":
+    app()

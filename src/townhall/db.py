@@ -80,6 +80,14 @@ def configure(url: str) -> Engine:
     return _engine
 
 
+def use_engine(engine: Engine) -> None:
+    """Point the process at an engine someone else owns (tests switch between databases)."""
+    global _engine, _session_factory
+    _load_models()
+    _engine = engine
+    _session_factory = sessionmaker(engine, expire_on_commit=False)
+
+
 def session_factory() -> sessionmaker[Session]:
     get_engine()
     assert _session_factory is not None

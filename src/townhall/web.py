@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import __version__, db
-from townhall.conversations import api as conversations_api
+from townhall.conversations.api import router as conversations_router
 from townhall.core.errors import Forbidden, NotFound, ValidationFailed
 from townhall.deps import CsrfFailed, MissingScope, NotAuthenticated
 from townhall.governance import views as governance_views
@@ -56,7 +56,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(governance_views.router)
     app.include_router(inbox_views.router)
-    app.include_router(conversations_api.router, prefix="/api/v1")
+    app.include_router(conversations_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -57,6 +57,6 @@ def contact_card(session: Session, user: User, contact_id: int) -> ContactCard |
             .where(Conversation.contact_id == contact_id, conversation_visibility(user))
             .order_by(Conversation.last_message_at.desc())
             .limit(HISTORY_LIMIT)
-        ).tuples()
+        )
     ]
     return ContactCard(contact=contact, identities=identities, history=history)

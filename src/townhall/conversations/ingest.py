@@ -13,19 +13,26 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from townhall.contacts.models import Contact, ContactIdentity
 from townhall.conversations.models import Conversation, ConversationStatus, Message
 from townhall.conversations.schemas import InboundItem, IngestSummary
-from townhall.core.time import ensure_aware, utcnow
+from townhall.core.time import utcnow
+from townhall.db import Base
 from townhall.inbox.models import Assignment, InternalNote
 
 _T = TypeVar("_T")
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
 SUBJECT_LENGTH = 280
 # Rows that point at a conversation and must follow it when two conversations merge.
 CONVERSATION_CHILDREN: tuple[Any, ...] = (Message, InternalNote, Assignment)
@@ -46,6 +53,14 @@ class _PendingConversation:
     inbound_added: bool = False
     root_seen: bool = False
     message_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Set when this conversation was folded into another during the batch.
+    merged_into: _PendingConversation | None = None
+
+    def current(self) -> _PendingConversation:
+        conversation = self
+        while conversation.merged_into is not None:
+            conversation = conversation.merged_into
+        return conversation
 
     def take(self, item: InboundItem, contact_id: int | None, is_root: bool) -> None:
         self.added += 1
@@ -157,21 +172,31 @@ def resolve_identities(
     if not missing:
         return resolved
     now = utcnow()
+    contacts = _table(Contact)
+    identities = _table(ContactIdentity)
+    # RETURNING order is not guaranteed for multi-row inserts (and asking SQLAlchemy to sort
+    # makes SQLite insert row by row), so rows are matched back by a unique key instead:
+    # contacts are created blank, paired with their identities, then named in one executemany.
     contact_ids = session.scalars(
-        insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
+        insert(contacts).returning(contacts.c.id),
         [
             {
                 "org_id": org_id,
-                "display_name": authors[key].author.name or authors[key].author.handle,
-                "followers": authors[key].author.followers,
+                "display_name": "",
+                "followers": 0,
                 "tags": {},
+                "lead_status": "none",
+                "is_journalist": False,
+                "is_vip": False,
+                "is_employee": False,
                 "created_at": now,
             }
-            for key in missing
+            for _ in missing
         ],
     ).all()
-    identity_ids = session.scalars(
-        insert(ContactIdentity).returning(ContactIdentity.id, sort_by_parameter_order=True),
+    pairs = dict(zip(missing, contact_ids, strict=True))
+    returned = session.execute(
+        insert(identities).returning(identities.c.id, identities.c.platform, identities.c.handle),
         [
             {
                 "org_id": org_id,
@@ -182,35 +207,60 @@ def resolve_identities(
                 "followers": authors[key].author.followers,
                 "created_at": now,
             }
-            for key, contact_id in zip(missing, contact_ids, strict=True)
+            for key, contact_id in pairs.items()
         ],
-    ).all()
-    for key, identity_id, contact_id in zip(missing, identity_ids, contact_ids, strict=True):
-        resolved[key] = (identity_id, contact_id)
+    )
+    for identity_id, platform, handle in returned:
+        resolved[(platform, handle)] = (identity_id, pairs[(platform, handle)])
+    session.execute(
+        update(contacts)
+        .where(contacts.c.id == bindparam("b_id"))
+        .values(display_name=bindparam("b_name"), followers=bindparam("b_followers")),
+        [
+            {
+                "b_id": contact_id,
+                "b_name": authors[key].author.name or authors[key].author.handle,
+                "b_followers": authors[key].author.followers,
+            }
+            for key, contact_id in pairs.items()
+        ],
+    )
     return resolved
 
 
 def merge_conversations(session: Session, source_id: int, target_id: int) -> None:
     """Move everything of ``source`` into ``target`` and delete ``source``."""
+    source = session.execute(
+        select(
+            Conversation.message_count,
+            Conversation.first_message_at,
+            Conversation.last_message_at,
+            Conversation.contact_id,
+        ).where(Conversation.id == source_id)
+    ).one()
     for table in CONVERSATION_CHILDREN:
         session.execute(
             update(table)
             .where(table.conversation_id == source_id)
             .values(conversation_id=target_id)
         )
-    source = session.get_one(Conversation, source_id)
-    target = session.get_one(Conversation, target_id)
-    target.message_count += source.message_count
-    target.first_message_at = min(
-        ensure_aware(target.first_message_at), ensure_aware(source.first_message_at)
-    )
-    target.last_message_at = max(
-        ensure_aware(target.last_message_at), ensure_aware(source.last_message_at)
-    )
-    if target.contact_id is None:
-        target.contact_id = source.contact_id
-    session.flush()
     session.execute(delete(Conversation).where(Conversation.id == source_id))
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == target_id)
+        .values(
+            message_count=Conversation.message_count + source.message_count,
+            first_message_at=case(
+                (Conversation.first_message_at > source.first_message_at, source.first_message_at),
+                else_=Conversation.first_message_at,
+            ),
+            last_message_at=case(
+                (Conversation.last_message_at < source.last_message_at, source.last_message_at),
+                else_=Conversation.last_message_at,
+            ),
+            contact_id=func.coalesce(Conversation.contact_id, source.contact_id),
+        )
+    )
 
 
 class _Threader:
@@ -233,23 +283,28 @@ class _Threader:
         self.keyed: dict[tuple[str, str], int | _PendingConversation] = dict(keyed)
         self.stored: dict[int, _PendingConversation] = {}  # stored conversations touched
         self.new: list[_PendingConversation] = []
+        self.merged_stored: list[_PendingConversation] = []
         self.merged = 0
-        # One query loads every stored conversation this batch can touch.
+        # One query reads every stored conversation this batch can touch.
         ids = set(message_conversation.values()) | set(keyed.values())
-        self.rows: dict[int, Conversation] = {}
+        self.rows: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(sorted(ids)):
-            for row in session.scalars(select(Conversation).where(Conversation.id.in_(chunk))):
-                self.rows[row.id] = row
+            rows = session.execute(
+                select(Conversation.id, Conversation.platform, Conversation.thread_key).where(
+                    Conversation.id.in_(chunk)
+                )
+            )
+            self.rows.update({row_id: (platform, key) for row_id, platform, key in rows})
 
     def _pending_for(self, conversation: int | _PendingConversation) -> _PendingConversation:
         if isinstance(conversation, _PendingConversation):
-            return conversation
+            return conversation.current()
         if conversation not in self.stored:
-            row = self.rows[conversation]
+            platform, key = self.rows[conversation]
             self.stored[conversation] = _PendingConversation(
-                platform=row.platform, thread_key=row.thread_key, id=conversation
+                platform=platform, thread_key=key, id=conversation
             )
-        return self.stored[conversation]
+        return self.stored[conversation].current()
 
     def _new(self, platform: str, key: str) -> _PendingConversation:
         conversation = _PendingConversation(platform=platform, thread_key=key)
@@ -278,10 +333,8 @@ class _Threader:
             survivor.thread_key = found.thread_key
         else:
             survivor, gone = found, waiting
-        for mapping in (self.keyed, self.message_conversation):
-            for key, value in list(mapping.items()):
-                if value is gone or (gone.id is not None and value == gone.id):
-                    mapping[key] = survivor
+        # Lookups resolve through merged_into, so no map needs rewriting (O(1) per merge).
+        gone.merged_into = survivor
         self.keyed.pop((platform, gone.thread_key), None)
         self.keyed[(platform, survivor.thread_key)] = survivor
         survivor.message_rows.extend(gone.message_rows)
@@ -296,11 +349,10 @@ class _Threader:
                 survivor.last_message_at = max(survivor.last_message_at or moment, moment)
         if survivor.contact_id is None:
             survivor.contact_id = gone.contact_id
-        if gone.id is None:
-            self.new.remove(gone)
-        else:
+        gone.message_rows = []
+        if gone.id is not None:
             assert survivor.id is not None
-            self.stored.pop(gone.id, None)
+            self.merged_stored.append(gone)
             merge_conversations(self.session, gone.id, survivor.id)
         return survivor
 
@@ -344,16 +396,19 @@ class _Threader:
     def flush(self) -> int:
         """Write the batch's conversations and messages; returns conversations created."""
         now = utcnow()
-        if self.new:
-            ids = self.session.scalars(
-                insert(Conversation).returning(Conversation.id, sort_by_parameter_order=True),
+        new = [c for c in self.new if c.merged_into is None]
+        stored = [c for c in self.stored.values() if c.merged_into is None]
+        if new:
+            table = _table(Conversation)
+            returned = self.session.execute(
+                insert(table).returning(table.c.id, table.c.platform, table.c.thread_key),
                 [
                     {
                         "org_id": self.org_id,
                         "platform": c.platform,
                         "thread_key": c.thread_key,
                         "contact_id": c.contact_id,
-                        "status": ConversationStatus.NEW,
+                        "status": ConversationStatus.NEW.value,
                         "priority": "normal",
                         "agency_allowed": False,
                         "restricted": False,
@@ -363,46 +418,80 @@ class _Threader:
                         "last_message_at": c.last_message_at or now,
                         "created_at": now,
                     }
-                    for c in self.new
+                    for c in new
                 ],
-            ).all()
-            for conversation, new_id in zip(self.new, ids, strict=True):
-                conversation.id = new_id
+            )
+            # (platform, thread_key) is unique, so ids match back whatever order they return in.
+            by_key = {(c.platform, c.thread_key): c for c in new}
+            for new_id, platform, key in returned:
+                by_key[(platform, key)].id = new_id
         rows: list[dict[str, Any]] = []
-        for conversation in [*self.new, *self.stored.values()]:
+        for conversation in [*new, *stored]:
             for row in conversation.message_rows:
                 row["conversation_id"] = conversation.id
             rows.extend(conversation.message_rows)
         if rows:
-            self.session.execute(insert(Message), rows)
-        for pending in self.stored.values():
-            self._update_stored(pending)
-        return len(self.new)
+            # Core executemany: the ORM would split the batch wherever a column is NULL.
+            self.session.execute(insert(_table(Message)), rows)
+        changed = [c for c in stored if c.added]
+        if changed:
+            self.session.execute(_UPDATE_STORED, [_stored_params(c) for c in changed])
+        return len(new)
 
-    def _update_stored(self, pending: _PendingConversation) -> None:
-        assert pending.id is not None
-        stored = self.session.get_one(Conversation, pending.id)
-        stored.message_count += pending.added
-        if pending.first_message_at is not None:
-            stored.first_message_at = min(
-                ensure_aware(stored.first_message_at), pending.first_message_at
-            )
-        if pending.last_message_at is not None:
-            stored.last_message_at = max(
-                ensure_aware(stored.last_message_at), pending.last_message_at
-            )
-        if stored.contact_id is None:
-            stored.contact_id = pending.contact_id
-        if pending.root_seen:
-            stored.subject = pending.subject
-        stored.thread_key = pending.thread_key
-        # A new inbound message reopens a conversation that was resolved or closed.
-        if pending.inbound_added and stored.status in (
-            ConversationStatus.RESOLVED,
-            ConversationStatus.CLOSED,
-        ):
-            stored.status = ConversationStatus.OPEN
-            stored.resolved_at = None
+
+# One executemany for every stored conversation a batch touched: counts add up in SQL, and a
+# new inbound message reopens a conversation that was resolved or closed.
+_UPDATE_STORED = (
+    update(_table(Conversation))
+    .where(_table(Conversation).c.id == bindparam("b_id"))
+    .values(
+        message_count=_table(Conversation).c.message_count + bindparam("b_added"),
+        first_message_at=case(
+            (
+                _table(Conversation).c.first_message_at > bindparam("b_first"),
+                bindparam("b_first"),
+            ),
+            else_=_table(Conversation).c.first_message_at,
+        ),
+        last_message_at=case(
+            (_table(Conversation).c.last_message_at < bindparam("b_last"), bindparam("b_last")),
+            else_=_table(Conversation).c.last_message_at,
+        ),
+        contact_id=func.coalesce(_table(Conversation).c.contact_id, bindparam("b_contact")),
+        subject=case(
+            (bindparam("b_root_seen"), bindparam("b_subject")),
+            else_=_table(Conversation).c.subject,
+        ),
+        thread_key=bindparam("b_thread_key"),
+        status=case(
+            (
+                and_(
+                    bindparam("b_inbound"),
+                    or_(
+                        _table(Conversation).c.status == ConversationStatus.RESOLVED.value,
+                        _table(Conversation).c.status == ConversationStatus.CLOSED.value,
+                    ),
+                ),
+                ConversationStatus.OPEN.value,
+            ),
+            else_=_table(Conversation).c.status,
+        ),
+    )
+)
+
+
+def _stored_params(c: _PendingConversation) -> dict[str, Any]:
+    return {
+        "b_id": c.id,
+        "b_added": c.added,
+        "b_first": c.first_message_at,
+        "b_last": c.last_message_at,
+        "b_contact": c.contact_id,
+        "b_root_seen": c.root_seen,
+        "b_subject": c.subject,
+        "b_thread_key": c.thread_key,
+        "b_inbound": c.inbound_added,
+    }
 
 
 def _message_row(

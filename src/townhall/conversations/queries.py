@@ -100,7 +100,7 @@ def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     )
-    rows = [InboxRow(*row) for row in session.execute(stmt).tuples()]  # type: ignore[call-arg]
+    rows = [InboxRow(*row) for row in session.execute(stmt)]  # type: ignore[call-arg]
     return InboxPage(rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)))
 
 

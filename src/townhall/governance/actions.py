@@ -14,7 +14,7 @@ from townhall.core.time import ensure_aware, utcnow
 from townhall.governance import audit
 from townhall.governance.models import Organisation, Role, User, UserSession
 from townhall.governance.passwords import (
-    DUMMY_HASH,
+    dummy_hash,
     hash_password,
     new_token,
     token_digest,
@@ -111,7 +111,7 @@ def do_login(session: Session, *, org_id: int, email: str, password: str) -> Log
         select(User).where(User.org_id == org_id, User.email == email.strip().lower())
     )
     if user is None or not user.is_active:
-        verify_password(DUMMY_HASH, password)  # same cost as a real check: no user enumeration
+        verify_password(dummy_hash(), password)  # same cost as a real check: no user enumeration
         raise LoginRefused("Wrong email or password.")
     if user.locked_until is not None and ensure_aware(user.locked_until) > now:
         raise LoginRefused("Too many failed sign-ins: this account is locked for a while.")

@@ -1,0 +1,203 @@
+"""Ingest: idempotency, threading in any arrival order, contact merging and bad rows."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from factories import item, make_org, store
+from townhall.contacts.models import Contact, ContactIdentity
+from townhall.conversations.flows import ingest_rows
+from townhall.conversations.models import Conversation, Message
+from townhall.conversations.readers import read_jsonl
+
+
+def threads(session: Session) -> set[frozenset[str]]:
+    """The stored grouping: one set of external ids per conversation."""
+    groups: dict[int, set[str]] = {}
+    for conversation_id, external_id in session.execute(
+        select(Message.conversation_id, Message.external_id)
+    ):
+        groups.setdefault(conversation_id, set()).add(external_id)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_reply_joins_parent_conversation(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    store(
+        sessions, org.id, item("1"), item("2", reply_to="1", handle="brand", direction="outbound")
+    )
+    store(sessions, org.id, item("3", reply_to="2", minute=5))
+    with sessions() as session:
+        assert threads(session) == {frozenset({"1", "2", "3"})}
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.message_count == 3
+        assert conversation.subject == "message 1"
+        assert conversation.thread_key == "1"
+
+
+def test_parent_arriving_later_pulls_waiting_replies_in(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    # Deepest reply first, each in its own batch: the hardest order.
+    store(sessions, org.id, item("3", reply_to="2", minute=3))
+    store(sessions, org.id, item("1", minute=1))
+    store(sessions, org.id, item("4", reply_to="1", minute=4))
+    with sessions() as session:
+        assert threads(session) == {frozenset({"3"}), frozenset({"1", "4"})}
+    summary = store(sessions, org.id, item("2", reply_to="1", minute=2))
+    assert summary.conversations_merged == 1
+    with sessions() as session:
+        assert threads(session) == {frozenset({"1", "2", "3", "4"})}
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.message_count == 4
+        assert conversation.subject == "message 1"
+
+
+def test_siblings_wait_together_for_their_parent(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    store(sessions, org.id, item("b", reply_to="root", minute=2, handle="bob"))
+    store(sessions, org.id, item("c", reply_to="root", minute=3, handle="carl"))
+    store(sessions, org.id, item("root", minute=1))
+    with sessions() as session:
+        assert threads(session) == {frozenset({"root", "b", "c"})}
+        assert session.scalar(select(Conversation.thread_key)) == "root"
+
+
+def test_same_external_id_on_two_platforms_is_two_messages(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    summary = store(sessions, org.id, item("1", platform="x"), item("1", platform="mastodon"))
+    assert summary.ingested == 2
+
+
+def test_contacts_merge_by_platform_handle(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    store(sessions, org.id, item("1", handle="Jane_Doe"))
+    store(
+        sessions,
+        org.id,
+        item("2", handle="@jane_doe"),
+        item("3", handle="jane_doe", platform="mastodon"),
+    )
+    with sessions() as session:
+        identities = session.execute(select(ContactIdentity.platform, ContactIdentity.handle)).all()
+        assert sorted(identities) == [("mastodon", "jane_doe"), ("x", "jane_doe")]
+        # One contact per platform identity until a person merges them across platforms.
+        assert session.scalar(select(func.count()).select_from(Contact)) == 2
+        x_contact = session.scalar(
+            select(ContactIdentity.contact_id).where(ContactIdentity.platform == "x")
+        )
+        assert set(
+            session.scalars(select(Conversation.contact_id).where(Conversation.platform == "x"))
+        ) == {x_contact}
+
+
+def test_direct_messages_continue_one_thread_per_author(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    store(
+        sessions,
+        org.id,
+        item("d1", kind="direct_message"),
+        item("d2", kind="direct_message", minute=9),
+    )
+    store(sessions, org.id, item("d3", kind="direct_message", handle="other"))
+    with sessions() as session:
+        assert threads(session) == {frozenset({"d1", "d2"}), frozenset({"d3"})}
+
+
+def test_new_inbound_reopens_resolved_conversation(sessions: sessionmaker[Session]) -> None:
+    org = make_org(sessions)
+    store(sessions, org.id, item("1"))
+    with sessions() as session, session.begin():
+        session.scalars(select(Conversation)).one().status = "resolved"
+    store(sessions, org.id, item("2", reply_to="1", minute=30))
+    with sessions() as session:
+        assert session.scalars(select(Conversation.status)).one() == "open"
+
+
+def test_file_with_duplicates_out_of_order_replies_and_bad_rows(
+    sessions: sessionmaker[Session],
+) -> None:
+    org = make_org(sessions)
+    lines = [
+        json.dumps(item("r2", reply_to="r1", minute=2)),  # 1: reply before its parent
+        json.dumps(item("r1", minute=1)),  # 2
+        "{not json",  # 3
+        json.dumps({**item("bad-time"), "created_at": "2026-11-01T10:00:00"}),  # 4: no zone
+        json.dumps({**item("bad-kind"), "kind": "tweet"}),  # 5
+        json.dumps(item("r1", minute=1)),  # 6: duplicate in the same file
+        "",  # 7: blank lines are ignored
+        json.dumps({k: v for k, v in item("no-text").items() if k != "text"}),  # 8
+        json.dumps(item("r3", reply_to="r2", minute=3)),  # 9
+        json.dumps([1, 2]),  # 10
+    ]
+    result = ingest_rows(sessions, org.id, read_jsonl(lines), batch_size=2)
+    assert result.summary.ingested == 3
+    assert result.summary.duplicates == 1
+    assert result.summary.rejected == 5
+    assert [(e.line, e.field) for e in result.errors] == [
+        (3, None),
+        (4, "created_at"),
+        (5, "kind"),
+        (8, "text"),
+        (10, None),
+    ]
+    assert "timezone" in result.errors[1].reason
+    again = ingest_rows(sessions, org.id, read_jsonl(lines), batch_size=3)
+    assert (again.summary.ingested, again.summary.duplicates, again.summary.rejected) == (0, 4, 5)
+    with sessions() as session:
+        assert threads(session) == {frozenset({"r1", "r2", "r3"})}
+
+
+def _forest(rng: random.Random, size: int) -> list[dict[str, object]]:
+    rows = []
+    for index in range(size):
+        parent = rng.choice([None, None, *[r["external_id"] for r in rows]]) if rows else None
+        rows.append(item(f"m{index}", reply_to=parent, minute=index % 60, handle=f"u{index % 5}"))  # type: ignore[arg-type]
+    return rows
+
+
+def _expected_threads(rows: list[dict[str, object]]) -> set[frozenset[str]]:
+    parent = {r["external_id"]: r.get("in_reply_to") for r in rows}
+
+    def root(node: object) -> object:
+        while parent.get(node):
+            node = parent[node]
+        return node
+
+    groups: dict[object, set[str]] = {}
+    for r in rows:
+        groups.setdefault(root(r["external_id"]), set()).add(str(r["external_id"]))
+    return {frozenset(g) for g in groups.values()}
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 25), batch=st.integers(1, 7))
+def test_any_arrival_order_gives_the_same_threads(
+    sessions: sessionmaker[Session], seed: int, size: int, batch: int
+) -> None:
+    from conftest import _empty_all_tables
+
+    _empty_all_tables(sessions.kw["bind"])
+    org = make_org(sessions)
+    rng = random.Random(seed)
+    rows = _forest(rng, size)
+    shuffled = rows[:]
+    rng.shuffle(shuffled)
+    for start in range(0, len(shuffled), batch):
+        store(sessions, org.id, *shuffled[start : start + batch])
+    with sessions() as session:
+        assert threads(session) == _expected_threads(rows)
+        counts = dict(session.execute(select(Conversation.id, Conversation.message_count)).all())
+        actual = dict(
+            session.execute(
+                select(Message.conversation_id, func.count()).group_by(Message.conversation_id)
+            ).all()
+        )
+        assert counts == actual
