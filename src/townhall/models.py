@@ -14,8 +14,8 @@ from townhall.governance.models import (
     User,
     UserSession,
 )
-from townhall.inbox.models import Assignment, InternalNote
 from townhall.governance.tokens import ApiToken
+from townhall.inbox.models import Assignment, InternalNote
 from townhall.routing.models import Queue
 
 __all__ = [
