@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from factories import item, make_org
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from factories import item, make_org
 from townhall.cli import app
 from townhall.conversations.models import Conversation, Message
 

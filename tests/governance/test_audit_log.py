@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from factories import make_org
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from factories import make_org
 from townhall.cli import app
 from townhall.governance import audit
 from townhall.governance.models import AuditEvent
