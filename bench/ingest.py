@@ -30,7 +30,11 @@ def make_file(path: Path, count: int) -> None:
                 "platform": rng.choice(["x", "facebook", "instagram", "mastodon"]),
                 "external_id": f"b{index}",
                 "kind": "mention",
-                "author": {"handle": f"user{rng.randrange(20_000)}", "name": "A User", "followers": rng.randrange(5000)},
+                "author": {
+                    "handle": f"user{rng.randrange(20_000)}",
+                    "name": "A User",
+                    "followers": rng.randrange(5000),
+                },
                 "text": "Flight delayed again and nobody at the desk can tell us anything, what now?",
                 "created_at": f"2026-10-{1 + index % 28:02d}T{index % 24:02d}:{index % 60:02d}:00Z",
             }
@@ -68,7 +72,9 @@ def main() -> None:
         path = Path(tmp) / "items.jsonl"
         make_file(path, args.count)
         rate = run(f"sqlite:///{tmp}/bench.db", path, args.count)
-        print(f"sqlite:     {args.count:,} items in {args.count / rate:.1f} s = {rate:,.0f} items/s")
+        print(
+            f"sqlite:     {args.count:,} items in {args.count / rate:.1f} s = {rate:,.0f} items/s"
+        )
         if args.skip_postgres:
             return
         name = f"townhall_bench_{uuid.uuid4().hex[:8]}"
@@ -77,7 +83,9 @@ def main() -> None:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             rate = run(POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", path, args.count)
-            print(f"postgresql: {args.count:,} items in {args.count / rate:.1f} s = {rate:,.0f} items/s")
+            print(
+                f"postgresql: {args.count:,} items in {args.count / rate:.1f} s = {rate:,.0f} items/s"
+            )
         finally:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
