@@ -15,6 +15,7 @@ from townhall import db, migrations
 from townhall.models import Base
 
 os.environ.setdefault("TOWNHALL_ENV", "test")
+os.environ.setdefault("TOWNHALL_SECRET_KEY", uuid.uuid4().hex + uuid.uuid4().hex)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TOWNHALL_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
