@@ -278,6 +278,20 @@ from townhall.advisor.cli import staffing_command  # noqa: E402
 
 app.command("staffing")(staffing_command)
 
+from townhall.routing.cli import policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy")
+
+
+from townhall.understanding.cli import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+
+
+from townhall.advisor.cli import audit_command  # noqa: E402
+
+app.command("audit")(audit_command)
+
 
 if __name__ == "__main__":
     app()

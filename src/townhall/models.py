@@ -16,7 +16,7 @@ from townhall.governance.models import (
 )
 from townhall.governance.tokens import ApiToken
 from townhall.inbox.models import Assignment, InternalNote
-from townhall.routing.models import Queue
+from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 
 __all__ = [
     "Agency",
@@ -33,8 +33,10 @@ __all__ = [
     "InternalNote",
     "Message",
     "Organisation",
+    "PolicyVersion",
     "Queue",
     "Role",
+    "RoutingDecisionRecord",
     "Team",
     "User",
     "UserSession",

@@ -12,11 +12,13 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import __version__, db
+from townhall.advisor import views as advisor_views
 from townhall.conversations.api import router as conversations_router
 from townhall.core.errors import Forbidden, NotFound, ValidationFailed
 from townhall.deps import CsrfFailed, MissingScope, NotAuthenticated
 from townhall.governance import views as governance_views
 from townhall.inbox import views as inbox_views
+from townhall.routing import views as routing_views
 from townhall.templating import STATIC_DIR, templates
 
 log = logging.getLogger("townhall.web")
@@ -56,6 +58,8 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(governance_views.router)
     app.include_router(inbox_views.router)
+    app.include_router(advisor_views.router)
+    app.include_router(routing_views.router)
     app.include_router(conversations_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])

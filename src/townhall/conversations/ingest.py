@@ -25,6 +25,7 @@ from townhall.conversations.schemas import InboundItem, IngestSummary
 from townhall.core.time import utcnow
 from townhall.db import Base
 from townhall.inbox.models import Assignment, InternalNote
+from townhall.routing.models import RoutingDecisionRecord
 
 _T = TypeVar("_T")
 
@@ -35,7 +36,7 @@ def _table(model: type[Base]) -> Table:
 
 SUBJECT_LENGTH = 280
 # Rows that point at a conversation and must follow it when two conversations merge.
-CONVERSATION_CHILDREN: tuple[Any, ...] = (Message, InternalNote, Assignment)
+CONVERSATION_CHILDREN: tuple[Any, ...] = (Message, InternalNote, Assignment, RoutingDecisionRecord)
 
 
 @dataclass

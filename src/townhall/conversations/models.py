@@ -52,6 +52,9 @@ class Conversation(Base):
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # SLA due times set by routing, in the business hours of the team the queue belongs to.
+    first_response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
 
 
 class Message(Base):

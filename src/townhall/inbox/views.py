@@ -15,6 +15,7 @@ from townhall.deps import PrincipalDep, SessionDep
 from townhall.governance.models import Department
 from townhall.governance.permissions import can_act
 from townhall.routing.models import Queue
+from townhall.routing.queries import decisions_for
 from townhall.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +56,9 @@ def inbox(
         "filters": filters,
         "statuses": [s.value for s in ConversationStatus],
         "queues": session.scalars(
-            select(Queue).where(Queue.org_id == user.org_id).order_by(Queue.name)
+            select(Queue)
+            .where(Queue.org_id == user.org_id, Queue.retired_at.is_(None))
+            .order_by(Queue.name)
         ).all(),
         "query": {"status": status, "queue": queue, "platform": platform, "q": q},
     }
@@ -92,5 +95,6 @@ def conversation_page(
             "department": department,
             "contact": card,
             "can_act": can_act(user),
+            "decisions": decisions_for(session, conversation),
         },
     )

@@ -327,7 +327,14 @@ def _index_marks(
 
 def _parse_yaml(text: str) -> tuple[Any, _Marks, list[PolicyIssue]]:
     marks = _Marks()
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:
+        # Control characters are refused before parsing starts; point at the first one.
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        message = f"not valid YAML: character #x{error.character:04x} is not allowed"
+        return None, marks, [PolicyIssue(line, column, "", message)]
     try:
         node = loader.get_single_node()
         if node is None:
