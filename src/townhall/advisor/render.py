@@ -11,6 +11,7 @@ from townhall.advisor import charts
 from townhall.advisor.schemas import AuditReport
 
 TEMPLATE = "advisor/audit_report.html"
+FRAGMENT = "advisor/_report_fragment.html"
 
 
 def pct(share: float | None) -> str:
@@ -98,11 +99,25 @@ def _charts(report: AuditReport) -> dict[str, Markup]:
     }
 
 
-def render_report_html(report: AuditReport) -> str:
-    template = _environment().get_template(TEMPLATE)
-    return template.render(
-        report=report,
-        charts=_charts(report),
-        intent_colours=charts.INTENT_COLOURS,
-        sentiment_colours=charts.SENTIMENT_COLOURS,
+def _render(template_name: str, report: AuditReport) -> str:
+    return (
+        _environment()
+        .get_template(template_name)
+        .render(
+            report=report,
+            charts=_charts(report),
+            intent_colours=charts.INTENT_COLOURS,
+            sentiment_colours=charts.SENTIMENT_COLOURS,
+        )
     )
+
+
+def render_report_html(report: AuditReport) -> str:
+    """The whole report as one HTML document."""
+    return _render(TEMPLATE, report)
+
+
+def render_report_fragment(report: AuditReport) -> Markup:
+    """The report's styles and content, to embed in a page of the web app."""
+    # Rendered with autoescape on, from the report's data only, so it is safe markup.
+    return Markup(_render(FRAGMENT, report))

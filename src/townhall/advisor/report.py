@@ -7,15 +7,17 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from townhall.advisor.erlang import StaffingResult, check_staffing_inputs, staffing_by_hour
 from townhall.advisor.policy_draft import draft_policy_yaml
 from townhall.advisor.render import render_report_html
 from townhall.advisor.schemas import (
+    GOALS,
     Arrivals,
     Assumptions,
     AuditItem,
+    AuditOptions,
     AuditReport,
     Decision,
     DepartmentLoad,
@@ -36,7 +38,6 @@ from townhall.advisor.schemas import (
 from townhall.core.taxonomy import DEFAULT_OWNERSHIP, INTENTS, RISK_FLAGS, SENTIMENTS
 from townhall.core.time import utcnow
 
-GOALS: tuple[str, ...] = ("leads", "support_cost", "perception")
 DAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # Average minutes of agent work per conversation (reading, looking things up, replying,
@@ -87,6 +88,75 @@ IN_HOUSE_REASONS: dict[str, str] = {
 _PRESS_KINDS = frozenset({"press_inquiry"})
 _RISK_KINDS = frozenset({"threat", "impersonation_phishing", "protest", "employee_conduct"})
 _EXAMPLE_CHARS = 240
+
+
+class AuditOptionError(ValueError):
+    """An audit option is out of range; ``field`` names the option."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def parse_goals(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"leads, perception"`` (or a list of names) as goals in the given order, checked."""
+    parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+    goals = tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
+    unknown = [goal for goal in goals if goal not in GOALS]
+    if unknown:
+        raise AuditOptionError(
+            "goals", f"unknown {', '.join(unknown)}; choose from {', '.join(GOALS)}"
+        )
+    return goals
+
+
+def check_options(options: AuditOptions) -> None:
+    """Raise :class:`AuditOptionError` for the first option the audit cannot use."""
+    parse_goals(options.goals)
+    for name in ("in_house_cost_per_hour", "agency_cost_per_conversation"):
+        value = getattr(options, name)
+        if not math.isfinite(value) or value < 0:
+            raise AuditOptionError(name, "must be a finite number, zero or more")
+    if not math.isfinite(options.target_percent) or not 0 < options.target_percent < 100:
+        raise AuditOptionError("target_percent", "must be between 0 and 100 (exclusive)")
+    if not math.isfinite(options.shrinkage) or not 0 <= options.shrinkage < 1:
+        raise AuditOptionError("shrinkage", "must be at least 0 and less than 1")
+    try:
+        ZoneInfo(options.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise AuditOptionError(
+            "timezone", f"unknown zone {options.timezone!r} (e.g. Europe/Paris)"
+        ) from error
+    if not 1 <= len(options.currency.strip()) <= 8:
+        raise AuditOptionError("currency", "must be 1 to 8 characters, e.g. EUR")
+
+
+def audit(
+    items: Sequence[AuditItem],
+    options: AuditOptions,
+    *,
+    organisation: str = "",
+    period: tuple[datetime, datetime] | None = None,
+    notes: Sequence[str] = (),
+) -> AuditReport:
+    """:func:`build_report` with checked options; ``notes`` join the report's warnings."""
+    check_options(options)
+    report = build_report(
+        items,
+        options.goals,
+        options.in_house_cost_per_hour,
+        options.agency_cost_per_conversation,
+        target_percent=options.target_percent,
+        shrinkage=options.shrinkage,
+        timezone=options.timezone,
+        currency=options.currency.strip(),
+        organisation=organisation,
+        period=period,
+    )
+    if notes:
+        report = report.model_copy(update={"warnings": [*report.warnings, *notes]})
+    return report
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from townhall.advisor.schemas import AuditItem
@@ -14,13 +15,40 @@ class UnderstandingLike(Protocol):
     """What the audit needs from the understanding of one message."""
 
     @property
-    def language(self) -> str: ...
+    def language(self) -> str | None: ...
     @property
     def sentiment(self) -> str: ...
     @property
     def intent(self) -> str: ...
     @property
     def risk_flags(self) -> Sequence[str]: ...
+
+
+def understand(texts: Sequence[str]) -> list[UnderstandingLike]:
+    """Classify texts with the shipped models, in one batch (fast; one by one is slow)."""
+    # Imported here: loading the models takes a moment that commands which never audit skip.
+    from townhall.understanding import get_understander
+
+    return list(get_understander().understand(list(texts)))
+
+
+def audit_item(
+    platform: str, created_at: datetime, thread_id: str, text: str, understood: UnderstandingLike
+) -> AuditItem:
+    """One audit item; labels the audit does not know fall back to ``other``/``neutral``."""
+    # A model newer than this taxonomy may know labels the audit cannot staff; say "other".
+    intent = understood.intent if understood.intent in DEFAULT_OWNERSHIP else "other"
+    sentiment = understood.sentiment if understood.sentiment in SENTIMENTS else "neutral"
+    return AuditItem(
+        platform=platform,
+        created_at=created_at,
+        thread_id=thread_id,
+        intent=intent,
+        sentiment=sentiment,
+        language=understood.language or "unknown",
+        risk_flags=tuple(flag for flag in understood.risk_flags if flag in RISK_FLAGS),
+        text=text,
+    )
 
 
 def inbound_only(rows: Sequence[InboundItem]) -> list[InboundItem]:
@@ -56,21 +84,13 @@ def audit_items(
     if len(rows) != len(understandings):
         raise ValueError("understandings: one is needed per row")
     roots = thread_roots(rows)
-    items = []
-    for row, understood in zip(rows, understandings, strict=True):
-        # A model newer than this taxonomy may know labels the audit cannot staff; say "other".
-        intent = understood.intent if understood.intent in DEFAULT_OWNERSHIP else "other"
-        sentiment = understood.sentiment if understood.sentiment in SENTIMENTS else "neutral"
-        items.append(
-            AuditItem(
-                platform=row.platform,
-                created_at=row.created_at,
-                thread_id=roots[(row.platform, row.external_id)],
-                intent=intent,
-                sentiment=sentiment,
-                language=understood.language or "unknown",
-                risk_flags=tuple(flag for flag in understood.risk_flags if flag in RISK_FLAGS),
-                text=row.text,
-            )
+    return [
+        audit_item(
+            row.platform,
+            row.created_at,
+            roots[(row.platform, row.external_id)],
+            row.text,
+            understood,
         )
-    return items
+        for row, understood in zip(rows, understandings, strict=True)
+    ]

@@ -11,6 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 Figures = dict[str, float | int | str]
 Handler = Literal["agency", "in_house"]
 
+GOALS: tuple[str, ...] = ("leads", "support_cost", "perception")
+# What an in-house agent hour and an agency conversation cost when the organisation does not
+# say: a loaded hourly cost of a European social-care agent and a typical per-conversation
+# agency rate. Override both with the organisation's own figures.
+DEFAULT_IN_HOUSE_COST_PER_HOUR = 35.0
+DEFAULT_AGENCY_COST_PER_CONVERSATION = 4.0
+
 
 @dataclass(frozen=True)
 class AuditItem:
@@ -24,6 +31,19 @@ class AuditItem:
     language: str
     risk_flags: tuple[str, ...] = field(default_factory=tuple)
     text: str = ""
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """The choices an audit is run with; the same for the command and the web page."""
+
+    goals: tuple[str, ...] = GOALS
+    in_house_cost_per_hour: float = DEFAULT_IN_HOUSE_COST_PER_HOUR
+    agency_cost_per_conversation: float = DEFAULT_AGENCY_COST_PER_CONVERSATION
+    target_percent: float = 80.0
+    shrinkage: float = 0.0
+    timezone: str = "UTC"
+    currency: str = "EUR"
 
 
 class _Model(BaseModel):
