@@ -1,0 +1,78 @@
+"""The knowledge base: in-scope questions match their answer, out-of-scope ones match nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from townhall.understanding import KbEntry, KbMatch, KnowledgeBase
+from townhall.understanding.embeddings import EmbeddingCache
+from townhall.understanding.kb import _embedding_cache
+
+pytestmark = pytest.mark.xdist_group("understanding")
+
+ENTRIES = [
+    KbEntry("reset_password", "I forgot my password"),
+    KbEntry("reset_password", "how do I reset my password"),
+    KbEntry("reset_password", "can't log in, need a new password"),
+    KbEntry("webinar_date", "when is your next webinar"),
+    KbEntry("webinar_date", "what date is the online seminar"),
+    KbEntry("webinar_date", "is there a webinar this month"),
+    KbEntry("baggage_allowance", "how many bags can I check in"),
+    KbEntry("baggage_allowance", "what is the luggage allowance"),
+    KbEntry("baggage_allowance", "how heavy can my suitcase be"),
+]
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase(ENTRIES)
+
+
+def test_in_scope_questions_match(kb: KnowledgeBase) -> None:
+    matches = kb.match(
+        [
+            "I lost my password, please help",
+            "When does the next webinar take place?",
+            "What's the weight limit for checked luggage?",
+        ]
+    )
+    assert [m.answer_id if m else None for m in matches] == [
+        "reset_password",
+        "webinar_date",
+        "baggage_allowance",
+    ]
+    assert all(isinstance(m, KbMatch) and 0 < m.score <= 1 for m in matches)
+
+
+def test_out_of_scope_is_rejected(kb: KnowledgeBase) -> None:
+    assert kb.match(["what a beautiful sunset over the ocean tonight"]) == [None]
+
+
+def test_empty_inputs() -> None:
+    assert KnowledgeBase([]).match(["anything"]) == [None]
+    assert KnowledgeBase(ENTRIES[:3]).match([]) == []
+    # A single answer still works (no classifier can be trained on one class).
+    (m,) = KnowledgeBase(ENTRIES[:3]).match(["forgot my password"])
+    assert m is not None
+    assert m.answer_id == "reset_password"
+
+
+def test_large_kb_uses_nearest_neighbours() -> None:
+    kb = KnowledgeBase(ENTRIES, classifier_max_entries=0)
+    (m,) = kb.match(["how many suitcases may I check in?"])
+    assert m is not None
+    assert m.answer_id == "baggage_allowance"
+
+
+def test_embedding_cache_persists(tmp_path: Path) -> None:
+    encoder = _embedding_cache().encoder
+    path = tmp_path / "cache.npz"
+    first = EmbeddingCache(encoder, path=path)
+    vectors = first.encode(["how do I reset my password", "opening hours"])
+    assert path.is_file()
+    second = EmbeddingCache(encoder, path=path)
+    assert len(second) == 2
+    np.testing.assert_allclose(second.encode(["opening hours"])[0], vectors[1], atol=1e-3)
