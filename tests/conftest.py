@@ -15,6 +15,8 @@ from townhall import db, migrations
 from townhall.models import Base
 
 os.environ.setdefault("TOWNHALL_ENV", "test")
+# Tests drive the pipeline explicitly; a background thread would race with their assertions.
+os.environ.setdefault("TOWNHALL_EMBEDDED_WORKER", "false")
 os.environ.setdefault("TOWNHALL_SECRET_KEY", uuid.uuid4().hex + uuid.uuid4().hex)
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -129,9 +129,14 @@ def ingest(
         Path | None, typer.Option(help="Write every rejected row as JSON Lines to this file.")
     ] = None,
     org: Annotated[str | None, typer.Option(help="Organisation slug.")] = None,
+    store_only: Annotated[
+        bool,
+        typer.Option("--store-only", help="Only store; leave understanding and routing for later."),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Import exported posts (interchange format, JSON Lines or CSV), idempotently."""
+    """Import exported posts (interchange format, JSON Lines or CSV), idempotently, then
+    understand and route them."""
     from townhall.conversations.flows import ingest_file
 
     if file_format not in (None, "jsonl", "csv"):
@@ -175,12 +180,21 @@ def ingest(
         if errors_out:
             errors_out.close()
     summary = result.summary
+    routed = 0
+    if not store_only:
+        from townhall.pipeline import process_pending
+
+        with Progress(console=err_console, disable=json_output) as progress:
+            task = progress.add_task("Understanding and routing", total=None)
+            routed = process_pending(
+                _sessions(), org_id, on_batch=lambda n: progress.advance(task, n)
+            ).routed
     if json_output:
-        print(json.dumps(summary.model_dump()))
+        print(json.dumps({**summary.model_dump(), "routed": routed}))
     else:
         console.print(
             f"ingested {summary.ingested}, duplicates {summary.duplicates}, rejected {summary.rejected} "
-            f"({summary.conversations_created} new conversations)"
+            f"({summary.conversations_created} new conversations, {routed} routed)"
         )
 
 

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     org_slug: str = "demo"
+    # The embedded default understands and routes new messages in a thread of the web process;
+    # deployments with separate workers turn it off.
+    embedded_worker: bool = True
+    embedded_worker_interval_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def refuse_insecure_secrets(self) -> Settings:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import __version__, db
 from townhall.advisor import views as advisor_views
+from townhall.config import get_settings
 from townhall.conversations.api import router as conversations_router
 from townhall.core.errors import Forbidden, NotFound, ValidationFailed
 from townhall.deps import CsrfFailed, MissingScope, NotAuthenticated
@@ -20,6 +23,7 @@ from townhall.governance import views as governance_views
 from townhall.inbox import views as inbox_views
 from townhall.routing import views as routing_views
 from townhall.templating import STATIC_DIR, templates
+from townhall.worker import EmbeddedWorker
 
 log = logging.getLogger("townhall.web")
 
@@ -46,8 +50,24 @@ def _error(request: Request, status: int, message: str) -> Response:
     )
 
 
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    worker = (
+        EmbeddedWorker(settings.embedded_worker_interval_seconds)
+        if settings.embedded_worker
+        else None
+    )
+    if worker:
+        worker.start()
+    yield
+    if worker:
+        worker.stop()
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="Townhall",
         version=__version__,
         description="Every conversation understood, routed to its owner, answered and measured.",

@@ -35,7 +35,9 @@ def test_ingest_json_summary_and_errors_file(
     ]
     source.write_text("\n".join(rows) + "\n")
     errors = tmp_path / "errors.jsonl"
-    result = CliRunner().invoke(app, ["ingest", str(source), "--json", "--errors", str(errors)])
+    result = CliRunner().invoke(
+        app, ["ingest", str(source), "--json", "--store-only", "--errors", str(errors)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert {k: summary[k] for k in ("ingested", "duplicates", "rejected")} == {
@@ -83,7 +85,7 @@ def test_ingest_csv_with_flattened_author(sessions: sessionmaker[Session], tmp_p
             ["x", "11", "reply", "bob", "", "lots", "reply", "2026-11-01T10:00:00Z", "10"]
         )
         writer.writerow(["x", "12", "reply", "bob", "", "", "reply", "2026-11-01T10:05:00Z", "10"])
-    result = CliRunner().invoke(app, ["ingest", str(source), "--json"])
+    result = CliRunner().invoke(app, ["ingest", str(source), "--json", "--store-only"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["ingested"], summary["rejected"]) == (2, 1)
@@ -173,7 +175,15 @@ def test_kill_during_ingest_then_rerun_equals_one_clean_run(
     source = tmp_path / "big.jsonl"
     rows = _big_export(source, 30_000)
     env = {**os.environ, "TOWNHALL_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    command = [sys.executable, "-m", "townhall.cli", "ingest", str(source), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "townhall.cli",
+        "ingest",
+        str(source),
+        "--json",
+        "--store-only",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     stored = 0
@@ -210,3 +220,42 @@ def test_kill_during_ingest_then_rerun_equals_one_clean_run(
             )
         )
         assert mismatched == 0
+
+
+def test_ingest_understands_and_routes_by_default(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    make_org(sessions)
+    source = tmp_path / "export.jsonl"
+    source.write_text(
+        json.dumps(
+            item(
+                "p1",
+                text="I'm a reporter at the Daily Ledger, who can I speak to in your press office?",
+            )
+        )
+        + "\n"
+        + json.dumps(
+            item(
+                "p2",
+                handle="bob",
+                text="you lost my bag AGAIN and nobody answers the phone. Useless.",
+            )
+        )
+        + "\n"
+    )
+    result = CliRunner().invoke(app, ["ingest", str(source), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["routed"] == 2
+    with sessions() as session:
+        intents = dict(session.execute(select(Message.external_id, Message.intent)).all())
+        assert intents == {"p1": "press_inquiry", "p2": "complaint"}
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.queue_id.is_(None))
+            )
+            == 0
+        )

@@ -18,8 +18,8 @@ from townhall.demo.generator import BRAND_HANDLE, PLATFORM_WEIGHTS, generate
 from townhall.governance.actions import do_create_user
 from townhall.governance.models import Agency, Department, Organisation, Role, Team
 from townhall.governance.setup import do_create_default_structure, get_or_create_organisation
+from townhall.pipeline import process_pending
 from townhall.routing.actions import ensure_policy
-from townhall.routing.flows import route_all_pending
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "townhall-demo"  # development only: the demo refuses to load in production
@@ -106,7 +106,6 @@ def load_demo(
     rows = generate(conversations=conversations, end=end or utcnow(), seed=seed)
     parsed = ((number, validate_row(number, row)) for number, row in enumerate(rows, start=1))
     result = ingest_rows(sessions, org_id, parsed, on_batch=on_batch)
-    # Until understanding has run, messages have no intent and route as "other"; the
-    # pipeline understands first and routes what is still unrouted.
-    route_all_pending(sessions, org_id)
+    # Understand every message, then route each conversation by its kind.
+    process_pending(sessions, org_id)
     return DemoResult(created=created, summary=result.summary)
