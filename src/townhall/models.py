@@ -15,7 +15,14 @@ from townhall.governance.models import (
     UserSession,
 )
 from townhall.governance.tokens import ApiToken
-from townhall.inbox.models import Assignment, InternalNote
+from townhall.inbox.models import (
+    Assignment,
+    InboxSettings,
+    InternalNote,
+    Notification,
+    OutboxItem,
+    UnderstandingCorrection,
+)
 from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 
 __all__ = [
@@ -30,14 +37,18 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "Department",
+    "InboxSettings",
     "InternalNote",
     "Message",
+    "Notification",
     "Organisation",
+    "OutboxItem",
     "PolicyVersion",
     "Queue",
     "Role",
     "RoutingDecisionRecord",
     "Team",
+    "UnderstandingCorrection",
     "User",
     "UserSession",
 ]

@@ -35,6 +35,31 @@ _SET_UNDERSTANDING = (
 )
 
 
+_replayed_corrections: set[int] = set()
+
+
+def replay_corrections(session: Session, org_id: int) -> int:
+    """Teach this process's understander the agents' stored corrections (once per process).
+
+    Corrections live in the database; the model's memory of them does not survive a restart.
+    """
+    from townhall.inbox.models import UnderstandingCorrection
+    from townhall.understanding import Correction, get_understander
+
+    if org_id in _replayed_corrections:
+        return 0
+    rows = session.execute(
+        select(Message.text, UnderstandingCorrection.field, UnderstandingCorrection.new)
+        .join(Message, Message.id == UnderstandingCorrection.message_id)
+        .where(UnderstandingCorrection.org_id == org_id)
+        .order_by(UnderstandingCorrection.id)
+    ).all()
+    if rows:
+        get_understander().learn([Correction(text, field, label) for text, field, label in rows])
+    _replayed_corrections.add(org_id)
+    return len(rows)
+
+
 def understand_pending(session: Session, org_id: int, *, limit: int = BATCH_SIZE) -> set[int]:
     """Understand up to ``limit`` inbound messages not understood yet; returns their conversations."""
     from townhall.understanding import get_understander
@@ -51,6 +76,7 @@ def understand_pending(session: Session, org_id: int, *, limit: int = BATCH_SIZE
     ).all()
     if not rows:
         return set()
+    replay_corrections(session, org_id)
     results = get_understander().understand([row.text for row in rows])
     now = utcnow()
     params: list[dict[str, Any]] = [

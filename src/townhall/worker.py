@@ -9,17 +9,23 @@ from sqlalchemy import select
 
 from townhall import db
 from townhall.governance.models import Organisation
+from townhall.inbox.outbox import deliver_pending
 from townhall.pipeline import process_pending
 
 log = logging.getLogger("townhall.worker")
 
 
 def process_all_organisations() -> int:
-    """One pass of the pipeline over every organisation; returns conversations routed."""
+    """One pass over every organisation: understand, route, send due replies.
+
+    Returns conversations routed.
+    """
     sessions = db.session_factory()
     with sessions() as session:
         org_ids = list(session.scalars(select(Organisation.id)))
-    return sum(process_pending(sessions, org_id).routed for org_id in org_ids)
+    routed = sum(process_pending(sessions, org_id).routed for org_id in org_ids)
+    deliver_pending(sessions)
+    return routed
 
 
 class EmbeddedWorker:

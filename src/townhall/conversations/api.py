@@ -18,7 +18,10 @@ from townhall.conversations.schemas import (
     MessageOut,
     RowError,
 )
+from townhall.core.errors import Forbidden
 from townhall.deps import Principal, SessionDep, require_scope
+from townhall.governance.permissions import can_act
+from townhall.governance.views_audit import record_view
 
 router = APIRouter(tags=["conversations"])
 
@@ -77,6 +80,7 @@ def get_conversation(
 ) -> ConversationDetailOut:
     """One conversation with its whole thread; 404 if it does not exist or is not visible to you."""
     conversation = access_conversation(session, principal.user, conversation_id)
+    record_view(session, principal.user, conversation, via="api")
     return ConversationDetailOut(
         id=conversation.id,
         platform=conversation.platform,
@@ -100,6 +104,8 @@ def submit_items(
 ) -> IngestResultOut:
     """Submit inbound items in the interchange format; bad items are reported by position
     (``line`` is the 1-based index in the array) and the good ones are stored, idempotently."""
+    if not can_act(principal.user):
+        raise Forbidden("executives have read-only access")
     good: list[InboundItem] = []
     errors: list[RowError] = []
     for index, raw in enumerate(items, start=1):

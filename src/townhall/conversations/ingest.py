@@ -24,7 +24,7 @@ from townhall.conversations.models import Conversation, ConversationStatus, Mess
 from townhall.conversations.schemas import InboundItem, IngestSummary
 from townhall.core.time import utcnow
 from townhall.db import Base
-from townhall.inbox.models import Assignment, InternalNote
+from townhall.inbox.models import Assignment, InternalNote, Notification, OutboxItem
 from townhall.routing.models import RoutingDecisionRecord
 
 _T = TypeVar("_T")
@@ -36,7 +36,14 @@ def _table(model: type[Base]) -> Table:
 
 SUBJECT_LENGTH = 280
 # Rows that point at a conversation and must follow it when two conversations merge.
-CONVERSATION_CHILDREN: tuple[Any, ...] = (Message, InternalNote, Assignment, RoutingDecisionRecord)
+CONVERSATION_CHILDREN: tuple[Any, ...] = (
+    Message,
+    InternalNote,
+    Assignment,
+    RoutingDecisionRecord,
+    Notification,
+    OutboxItem,
+)
 
 
 @dataclass
@@ -441,7 +448,7 @@ class _Threader:
 
 
 # One executemany for every stored conversation a batch touched: counts add up in SQL, and a
-# new inbound message reopens a conversation that was resolved or closed.
+# new inbound message reopens a conversation that was resolved, closed or waiting for the customer.
 _UPDATE_STORED = (
     update(_table(Conversation))
     .where(_table(Conversation).c.id == bindparam("b_id"))
@@ -471,6 +478,7 @@ _UPDATE_STORED = (
                     or_(
                         _table(Conversation).c.status == ConversationStatus.RESOLVED.value,
                         _table(Conversation).c.status == ConversationStatus.CLOSED.value,
+                        _table(Conversation).c.status == ConversationStatus.PENDING_CUSTOMER.value,
                     ),
                 ),
                 ConversationStatus.OPEN.value,

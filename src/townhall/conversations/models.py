@@ -92,3 +92,7 @@ class Message(Base):
     kb_answer_id: Mapped[str | None] = mapped_column(String(200))
     kb_score: Mapped[float | None]
     understood_at: Mapped[datetime | None]
+    # Outbound replies written in Townhall: who wrote them and whether they went out
+    # (awaiting_approval, pending, failed, sent; NULL for messages that came from a platform).
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    delivery_status: Mapped[str | None] = mapped_column(String(32))

@@ -5,21 +5,40 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from townhall.core.time import UtcDatetime, parse_aware
 
 ItemKind = Literal["mention", "reply", "direct_message", "comment", "post"]
 Direction = Literal["inbound", "outbound"]
-Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _drop_nul(value: Any) -> Any:
+    # NUL is never meaningful in a post, and PostgreSQL cannot store it in a text column.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+NoNul = BeforeValidator(_drop_nul)
+Token = Annotated[
+    str, NoNul, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+# Far beyond any real account, and within every database's integer column.
+MAX_FOLLOWERS = 2**31 - 1
 
 
 class Author(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     handle: Token
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    followers: int = Field(default=0, ge=0)
+    name: Annotated[str, NoNul, StringConstraints(max_length=200)] | None = None
+    followers: int = Field(default=0, ge=0, le=MAX_FOLLOWERS)
 
     @field_validator("handle")
     @classmethod
@@ -37,23 +56,28 @@ class InboundItem(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     platform: Annotated[
-        str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32)
+        str,
+        NoNul,
+        StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32),
     ]
     external_id: Token
     kind: ItemKind = "mention"
     direction: Direction = "inbound"
     author: Author
-    text: Annotated[str, StringConstraints(max_length=20_000)]
+    text: Annotated[str, NoNul, StringConstraints(max_length=20_000)]
     created_at: datetime
     in_reply_to: Token | None = None
-    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    url: Annotated[str, NoNul, StringConstraints(max_length=2000)] | None = None
 
     @field_validator("created_at", mode="before")
     @classmethod
     def require_zone(cls, value: Any) -> Any:
         # Times without a zone are ambiguous across the organisation's offices: refuse them.
         if isinstance(value, str):
-            return parse_aware(value)
+            try:
+                return parse_aware(value)
+            except OverflowError as error:  # e.g. year 1 with a +14:00 offset, in UTC
+                raise ValueError("time is out of range") from error
         if isinstance(value, datetime) and value.tzinfo is None:
             raise ValueError("time has no timezone (add Z or an offset such as +02:00)")
         return value

@@ -1,10 +1,11 @@
-"""Tables for the inbox workflow: assignments and internal notes."""
+"""Tables for the inbox workflow: assignments, notes, notifications, corrections and the outbox."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -35,3 +36,69 @@ class InternalNote(Base):
     body: Mapped[str] = mapped_column(Text)
     mentions: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """A person was @mentioned (directly or through their department) in an internal note."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"), index=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("internal_note.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+
+
+class UnderstandingCorrection(Base):
+    """An agent fixed the intent or sentiment of an inbound message; the model learns from it."""
+
+    __tablename__ = "understanding_correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    field: Mapped[str] = mapped_column(String(16))
+    old: Mapped[str | None] = mapped_column(String(64))
+    new: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxStatus(enum.StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    PENDING = "pending"
+    FAILED = "failed"
+    SENT = "sent"
+
+
+class OutboxItem(Base):
+    """One reply waiting to go out through its channel's connector; kept until it is sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"), index=True)
+    status: Mapped[str] = mapped_column(String(32), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # NULL once sent, or when a failure is not worth retrying (a person must re-queue it).
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class InboxSettings(Base):
+    """Per-organisation switches of the inbox workflow (one row per organisation, optional)."""
+
+    __tablename__ = "inbox_settings"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), primary_key=True)
+    # Agency staff's replies wait for an in-house lead or admin before they go out.
+    agency_replies_need_approval: Mapped[bool] = mapped_column(default=False)
