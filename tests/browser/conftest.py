@@ -44,8 +44,10 @@ def live_server(engine: Engine) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    # Per test, not per session: Playwright's sync API keeps an event loop running in this
+    # thread while it is open, which would break other tests that run asyncio (anyio.run).
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run `make system-deps` (make test does it)")
     with sync_playwright() as playwright:
