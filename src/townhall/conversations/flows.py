@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from townhall.conversations.ingest import store_items
@@ -39,6 +40,17 @@ def _batches(
         yield items, errors
 
 
+def _refresh_statistics(sessions: sessionmaker[Session]) -> None:
+    """Let PostgreSQL's planner see the tables grow during a bulk import.
+
+    Autovacuum analyses only every minute or so; until then the planner believes the tables
+    are as small as when the import began and picks scans that get slower with every batch.
+    """
+    with sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE message, conversation, contact_identity, contact"))
+
+
 def ingest_rows(
     sessions: sessionmaker[Session],
     org_id: int,
@@ -50,7 +62,7 @@ def ingest_rows(
 ) -> FileIngestResult:
     """Store good rows batch by batch (one transaction each) and report every bad row."""
     result = FileIngestResult()
-    for items, errors in _batches(rows, batch_size):
+    for number, (items, errors) in enumerate(_batches(rows, batch_size), start=1):
         for error in errors:
             result.errors.append(error)
             if on_error:
@@ -61,6 +73,8 @@ def ingest_rows(
                 batch.add(store_items(session, org_id, items))
         # Counted only after the commit: what is reported is what is durable.
         result.summary.add(batch)
+        if number & (number - 1) == 0:  # after batches 1, 2, 4, 8, ...
+            _refresh_statistics(sessions)
         if on_batch:
             on_batch(batch)
     return result
