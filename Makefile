@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-export TOWNHALL_ENV ?= development
 
 .PHONY: run test lint typecheck pytest venv system-deps models bench clean
 
