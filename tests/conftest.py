@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from townhall import db, migrations
+from townhall.inbox.presence import registry as presence_registry
 from townhall.models import Base
 
 os.environ.setdefault("TOWNHALL_ENV", "test")
@@ -105,6 +106,8 @@ def engine(database_url: str, _engines: dict[str, Engine]) -> Engine:
     engine = _engines[database_url]
     _empty_all_tables(engine)
     db.use_engine(engine)
+    # In-process state keyed by ids that the emptied tables will hand out again.
+    presence_registry.clear()
     return engine
 
 

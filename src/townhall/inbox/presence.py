@@ -41,6 +41,11 @@ class PresenceRegistry:
                 return
             people[user_id] = Presence(user_id, name, state, self._clock() + self._ttl)
 
+    def clear(self) -> None:
+        """Forget everyone (tests reuse conversation ids across databases)."""
+        with self._lock:
+            self._by_conversation.clear()
+
     def others(self, conversation_id: int, user_id: int) -> list[Presence]:
         now = self._clock()
         with self._lock:
