@@ -23,6 +23,7 @@ from townhall.inbox.models import (
     OutboxItem,
     UnderstandingCorrection,
 )
+from townhall.integrations.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 
 __all__ = [
@@ -51,4 +52,7 @@ __all__ = [
     "UnderstandingCorrection",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

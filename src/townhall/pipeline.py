@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from townhall.conversations.models import Message
 from townhall.core.time import utcnow
+from townhall.integrations import outgoing
 
 BATCH_SIZE = 1000
 
@@ -94,6 +95,8 @@ def understand_pending(session: Session, org_id: int, *, limit: int = BATCH_SIZE
         for row, result in zip(rows, results, strict=True)
     ]
     session.execute(_SET_UNDERSTANDING, params)
+    # Outgoing webhooks, in this transaction: each inbound message is understood exactly once.
+    outgoing.announce_messages_received(session, org_id, [row.id for row in rows])
     return {row.conversation_id for row in rows}
 
 

@@ -21,6 +21,7 @@ from townhall.core.errors import Forbidden, NotFound, ValidationFailed
 from townhall.deps import CsrfFailed, MissingScope, NotAuthenticated
 from townhall.governance import views as governance_views
 from townhall.inbox import views as inbox_views
+from townhall.integrations import views as integrations_views
 from townhall.routing import views as routing_views
 from townhall.templating import STATIC_DIR, templates
 from townhall.worker import EmbeddedWorker
@@ -80,6 +81,7 @@ def create_app() -> FastAPI:
     app.include_router(inbox_views.router)
     app.include_router(advisor_views.router)
     app.include_router(routing_views.router)
+    app.include_router(integrations_views.router)
     app.include_router(conversations_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])

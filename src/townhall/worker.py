@@ -10,13 +10,14 @@ from sqlalchemy import select
 from townhall import db
 from townhall.governance.models import Organisation
 from townhall.inbox.outbox import deliver_pending
+from townhall.integrations.delivery import deliver_webhooks
 from townhall.pipeline import process_pending
 
 log = logging.getLogger("townhall.worker")
 
 
 def process_all_organisations() -> int:
-    """One pass over every organisation: understand, route, send due replies.
+    """One pass over every organisation: understand, route, send due replies and webhooks.
 
     Returns conversations routed.
     """
@@ -25,6 +26,7 @@ def process_all_organisations() -> int:
         org_ids = list(session.scalars(select(Organisation.id)))
     routed = sum(process_pending(sessions, org_id).routed for org_id in org_ids)
     deliver_pending(sessions)
+    deliver_webhooks(sessions)
     return routed
 
 

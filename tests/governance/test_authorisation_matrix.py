@@ -21,6 +21,8 @@ from starlette.routing import Mount
 
 from factories import item, store
 from townhall.conversations.models import Conversation, Message
+from townhall.governance.models import User
+from townhall.integrations.actions import do_create_subscription
 from townhall.routing.models import Queue
 from townhall.web import create_app
 
@@ -206,6 +208,34 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ],
     ("GET", "/admin/audit"): [Probe("/admin/audit", admin_page())],
     ("GET", "/admin/audit.jsonl"): [Probe("/admin/audit.jsonl", admin_page())],
+    # Outgoing webhooks and dead letters ({webhook} is a subscription of the organisation).
+    ("GET", "/admin/webhooks"): [Probe("/admin/webhooks", admin_page())],
+    ("POST", "/admin/webhooks"): [
+        Probe("/admin/webhooks", admin_page(), form={"url": ""}, note="admin gets 422: no URL")
+    ],
+    ("POST", "/admin/webhooks/{subscription_id}/active"): [
+        Probe(
+            "/admin/webhooks/{webhook}/active",
+            admin_page(),
+            form={"active": "true"},
+            note="admin gets 422: already enabled",
+        )
+    ],
+    ("POST", "/admin/webhooks/{subscription_id}/rotate"): [
+        Probe("/admin/webhooks/{webhook}/rotate", admin_page(), form={})
+    ],
+    ("GET", "/admin/dead-letters"): [Probe("/admin/dead-letters", admin_page())],
+    ("POST", "/admin/dead-letters/{source}/{item_id}/retry"): [
+        Probe(
+            "/admin/dead-letters/replies/{agency_message}/retry",
+            admin_page(),
+            form={},
+            note="admin gets 422: an inbound message is not a failed reply",
+        )
+    ],
+    ("POST", "/admin/dead-letters/{source}/{item_id}/discard"): [
+        Probe("/admin/dead-letters/replies/{agency_message}/discard", admin_page(), form={})
+    ],
     # Transferring to the queue it is already in changes nothing, so it can run late.
     ("POST", "/conversations/{conversation_id}/transfer"): per_conversation(
         "/conversations/{{c}}/transfer", LOGIN, form={"queue_id": "{{c}_queue}"}, acting=True
@@ -312,6 +342,12 @@ def _world(sessions: sessionmaker[Session]) -> dict[str, int]:
                 ).first()
                 or 0
             )
+        ids["webhook"] = do_create_subscription(
+            session,
+            session.get_one(User, org.users["admin"].id),
+            url="https://receiver.example/townhall",
+            event_types=["message.replied"],
+        ).id
     return ids
 
 

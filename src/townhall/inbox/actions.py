@@ -34,6 +34,7 @@ from townhall.inbox.models import (
 )
 from townhall.inbox.queries import check_can_receive, open_assignment_count, user_may_see
 from townhall.inbox.workflow import check_transition, is_reopening
+from townhall.integrations import outgoing
 from townhall.routing.actions import do_reroute
 from townhall.routing.models import Queue, RoutingDecisionRecord
 from townhall.understanding import Correction, get_understander
@@ -98,6 +99,7 @@ def do_set_status(
         before=before,
         after={"status": target.value},
     )
+    outgoing.announce_status_changed(session, conversation, before["status"], acting_user)
     return conversation
 
 
@@ -474,6 +476,9 @@ def do_reply(session: Session, conversation: Conversation, text: str, acting_use
         before=before,
         after={"status": conversation.status, "message_id": message.id, "delivery": status.value},
     )
+    # Outgoing webhooks, in this transaction: the reply, and "new" becoming "open".
+    outgoing.announce_replied(session, conversation, message, acting_user)
+    outgoing.announce_status_changed(session, conversation, before["status"], acting_user)
     return message
 
 
@@ -526,5 +531,29 @@ def do_retry_reply(session: Session, message: Message, acting_user: User) -> Mes
         object_id=message.id,
         before={"attempts": item.attempts},
         after={"next_attempt_at": item.next_attempt_at.isoformat()},
+    )
+    return message
+
+
+def do_discard_reply(session: Session, message: Message, acting_user: User) -> Message:
+    """Give up on a failed reply for good (from the dead letters); it stays, marked discarded."""
+    check_can_act(acting_user)
+    item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
+    if message.delivery_status != OutboxStatus.FAILED or item is None:
+        raise ValidationFailed("message", "only a failed reply can be discarded")
+    item.status = OutboxStatus.DISCARDED.value
+    item.next_attempt_at = None
+    message.delivery_status = OutboxStatus.DISCARDED.value
+    session.flush()
+    audit.record(
+        session,
+        org_id=message.org_id,
+        actor=acting_user,
+        action="reply.discard",
+        object_type="message",
+        object_id=message.id,
+        before={"delivery": OutboxStatus.FAILED.value, "attempts": item.attempts},
+        after={"delivery": OutboxStatus.DISCARDED.value},
+        note=item.last_error,
     )
     return message

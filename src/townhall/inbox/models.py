@@ -73,6 +73,8 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     FAILED = "failed"
     SENT = "sent"
+    # A failed reply a person chose not to send after all; kept for the record.
+    DISCARDED = "discarded"
 
 
 class OutboxItem(Base):
@@ -92,6 +94,7 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
 
 
 class InboxSettings(Base):

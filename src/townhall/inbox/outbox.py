@@ -9,32 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from townhall.channels.base import Connector, OutboundReply, SendFailed, SendResult
 from townhall.channels.registry import get_connector
 from townhall.conversations.models import Conversation, Message
+from townhall.core.retry import DEFAULT_SCHEDULE, claim_due
 from townhall.core.time import utcnow
 from townhall.governance import audit
 from townhall.inbox.actions import channel_account_for
 from townhall.inbox.models import OutboxItem, OutboxStatus
 
-BASE_DELAY = timedelta(seconds=30)
-MAX_DELAY = timedelta(hours=1)
+SCHEDULE = DEFAULT_SCHEDULE
 # After this many failed attempts a reply stops retrying on its own; it stays failed and
-# visible, and a person can queue it again (inbox.actions.do_retry_reply).
-MAX_ATTEMPTS = 8
-# How long a claimed reply is left alone by other workers while it is being sent.
-LEASE = timedelta(minutes=5)
+# visible (a dead letter), and a person can queue it again (inbox.actions.do_retry_reply).
+MAX_ATTEMPTS = SCHEDULE.max_attempts
+backoff = SCHEDULE.backoff
 DEFAULT_CONNECTOR = "fake"
-
-
-def backoff(attempts: int) -> timedelta:
-    """Delay before the next try after ``attempts`` failed ones: 30 s, 1 min, 2 min … 1 h."""
-    return min(BASE_DELAY * (2 ** min(max(0, attempts - 1), 20)), MAX_DELAY)
 
 
 @dataclass(frozen=True)
@@ -51,22 +45,16 @@ class DeliveryReport:
 
 
 def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
-    stmt = (
-        select(OutboxItem)
-        .where(
-            or_(
-                OutboxItem.status == OutboxStatus.PENDING.value,
-                OutboxItem.status == OutboxStatus.FAILED.value,
-            ),
-            OutboxItem.next_attempt_at.is_not(None),
-            OutboxItem.next_attempt_at <= now,
-        )
-        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    due = claim_due(
+        session,
+        OutboxItem,
+        OutboxItem.status.in_([OutboxStatus.PENDING.value, OutboxStatus.FAILED.value]),
+        now=now,
+        limit=limit,
+        schedule=SCHEDULE,
     )
     claimed: list[_Claimed] = []
-    for item in session.scalars(stmt):
+    for item in due:
         message = session.get(Message, item.message_id)
         conversation = session.get(Conversation, item.conversation_id)
         if message is None or conversation is None:
@@ -81,7 +69,6 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
                     Message.external_id == message.in_reply_to,
                 )
             )
-        item.next_attempt_at = now + LEASE
         claimed.append(
             _Claimed(
                 outbox_id=item.id,
@@ -96,7 +83,6 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
                 ),
             )
         )
-    session.flush()
     return claimed
 
 
@@ -106,7 +92,7 @@ def _mark_sent(session: Session, outbox_id: int, result: SendResult) -> int:
     now = utcnow()
     item.attempts += 1
     item.status = OutboxStatus.SENT.value
-    item.sent_at = now
+    item.sent_at = item.last_attempt_at = now
     item.next_attempt_at = None
     item.last_error = None
     message.external_id = result.external_id
@@ -129,11 +115,12 @@ def _mark_sent(session: Session, outbox_id: int, result: SendResult) -> int:
 def _mark_failed(session: Session, outbox_id: int, reason: str, *, retryable: bool) -> int:
     item = session.get_one(OutboxItem, outbox_id)
     message = session.get_one(Message, item.message_id)
+    now = utcnow()
     item.attempts += 1
     item.status = OutboxStatus.FAILED.value
     item.last_error = reason[:2000]
-    give_up = not retryable or item.attempts >= MAX_ATTEMPTS
-    item.next_attempt_at = None if give_up else utcnow() + backoff(item.attempts)
+    item.last_attempt_at = now
+    item.next_attempt_at = SCHEDULE.next_attempt(item.attempts, now, retryable=retryable)
     message.delivery_status = OutboxStatus.FAILED.value
     session.flush()
     audit.record(

@@ -20,6 +20,7 @@ from townhall.governance import audit
 from townhall.governance.models import Agency, Department, Team, User
 from townhall.governance.permissions import can_act
 from townhall.governance.setup import slugify
+from townhall.integrations import outgoing
 from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 from townhall.routing.policy import Policy, default_policy_text, load_policy
 from townhall.routing.queries import active_policy, compiled_policy
@@ -374,6 +375,7 @@ def _route(
         records.append(_apply_decision(context, conversation, decision, found.message_id, now))
     session.add_all(records)
     session.flush()
+    outgoing.announce_routed(session, records)  # outgoing webhooks, in this transaction
     return records
 
 
@@ -532,4 +534,6 @@ def do_reroute(
         },
         note=reason or None,
     )
+    # Outgoing webhooks, in this transaction (do_transfer comes through here too).
+    outgoing.announce_rerouted(session, conversation, record, before["queue_id"], acting_user)
     return record
