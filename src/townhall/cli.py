@@ -247,6 +247,10 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level="info",
+        # With --workers, uvicorn restarts a worker that has not answered in 5 s; loading
+        # the app (understanding models included) can take longer on a busy machine, and
+        # the workers then die and restart forever. Give startup a minute.
+        timeout_worker_healthcheck=60,
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import Org, item, make_org, store
+from townhall.conversations import queries
 from townhall.conversations.models import Conversation
 
 from .conftest import login
@@ -82,3 +84,27 @@ def test_inbox_filters_and_search(client: TestClient, sessions: sessionmaker[Ses
         and "<html" not in partial.text
         and "my bag is lost" in partial.text
     )
+
+
+def test_inbox_stops_counting_past_the_cap(
+    client: TestClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COUNT_CAP the inbox says "N+" and keeps paging while older conversations exist."""
+    org = make_org(sessions)
+    store(sessions, org.id, *(item(f"c{i}", handle=f"user{i}", minute=i) for i in range(5)))
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    monkeypatch.setattr(queries, "PAGE_SIZE", 2)
+    login(client, "admin@demo.example")
+    first = client.get("/api/v1/conversations").json()
+    assert (first["total"], first["total_capped"], first["pages"]) == (3, True, 2)
+    assert [c["subject"] for c in first["items"]] == ["message c4", "message c3"]
+    last = client.get("/api/v1/conversations?page=3").json()
+    assert [c["subject"] for c in last["items"]] == ["message c0"]
+    assert last["pages"] == 3
+    page = client.get("/inbox").text
+    assert "3+ conversations" in page and "Page 1 of 2+" in page
+    # At or under the cap the count is exact, as it always was.
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    exact = client.get("/api/v1/conversations").json()
+    assert (exact["total"], exact["total_capped"], exact["pages"]) == (5, False, 3)
+    assert "5 conversations" in client.get("/inbox").text

@@ -69,6 +69,7 @@ def list_conversations(
         total=result.total,
         page=result.page,
         pages=result.pages,
+        total_capped=result.total_capped,
     )
 
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -21,14 +21,56 @@ class ConversationStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+# What the inbox's visibility rule and filters test (see the inbox indexes below).
+INBOX_FILTER_COLUMNS = (
+    "org_id",
+    "queue_id",
+    "status",
+    "platform",
+    "owner_department_id",
+    "agency_allowed",
+    "restricted",
+)
+
+
+def _inbox_index(name: str, *keys: str) -> Index:
+    """An index for one inbox ordering that carries the filter columns (INCLUDE) on PostgreSQL."""
+    include = [c for c in INBOX_FILTER_COLUMNS if c not in keys]
+    return Index(name, *keys, postgresql_include=include)
+
+
 class Conversation(Base):
     __tablename__ = "conversation"
     # The thread key is the external id of the thread's root as far as it is known; a reply
     # whose parent has not arrived yet waits under its parent's id (see conversations.ingest).
     __table_args__ = (
         UniqueConstraint("org_id", "platform", "thread_key"),
-        Index("ix_conversation_inbox", "org_id", "status", "last_message_at"),
-        Index("ix_conversation_queue", "queue_id", "status", "last_message_at"),
+        # The inbox lists newest activity first, 50 at a time, optionally for one status or
+        # queue: each of these reads the first page straight off the index, in order. On
+        # PostgreSQL they also carry the columns the visibility rule and the other filters
+        # test, so counting and filtering never visit the table (index-only scans).
+        _inbox_index("ix_conversation_inbox", "org_id", "status", "last_message_at", "id"),
+        _inbox_index("ix_conversation_queue", "queue_id", "status", "last_message_at", "id"),
+        _inbox_index("ix_conversation_recent", "org_id", "last_message_at", "id"),
+        _inbox_index("ix_conversation_queue_recent", "queue_id", "last_message_at", "id"),
+        # Agency staff see only "agency_allowed AND NOT restricted": a partial index answers
+        # their queue lists (an in-house queue is empty for them) without reading the rest.
+        Index(
+            "ix_conversation_agency_queue",
+            "queue_id",
+            "last_message_at",
+            "id",
+            postgresql_where=text("agency_allowed AND NOT restricted"),
+            postgresql_include=["org_id", "status", "platform"],
+        ).ddl_if(dialect="postgresql"),
+        # Inbox search is a substring match (ILIKE '%word%'); on PostgreSQL trigram indexes
+        # serve it (see migration 0006). SQLite scans, which is fine at its scale.
+        Index(
+            "ix_conversation_subject_trgm",
+            "subject",
+            postgresql_using="gin",
+            postgresql_ops={"subject": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +105,12 @@ class Message(Base):
         UniqueConstraint("org_id", "platform", "external_id"),
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
         Index("ix_message_reply_to", "org_id", "platform", "in_reply_to"),
+        Index(
+            "ix_message_text_trgm",
+            "text",
+            postgresql_using="gin",
+            postgresql_ops={"text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

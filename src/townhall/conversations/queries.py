@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from townhall.contacts.models import Contact
@@ -16,6 +16,10 @@ from townhall.governance.permissions import conversation_visibility
 from townhall.routing.models import Queue
 
 PAGE_SIZE = 50
+# Counting every conversation a person may see on every page load scans the whole visible
+# set (hundreds of thousands of rows at a large organisation); past this many (20 pages)
+# the inbox says "1000+" and stops counting, as most inboxes do.
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,11 @@ class InboxPage:
     total: int
     page: int
     pages: int
+    # True when more than ``total`` (COUNT_CAP) conversations match: counting stopped there.
+    total_capped: bool = False
 
 
-def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage:
-    """One page of conversations the user may see, newest activity first, in two queries."""
+def _inbox_where(user: User, filters: InboxFilters) -> list[ColumnElement[bool]]:
     where = [conversation_visibility(user)]
     if filters.status:
         where.append(Conversation.status == filters.status)
@@ -65,43 +70,75 @@ def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage
         where.append(Conversation.platform == filters.platform)
     if filters.q:
         pattern = f"%{filters.q.strip()}%"
+        # One IN over a UNION (not "subject matches OR id IN (...)"): PostgreSQL can turn it
+        # into a semi-join fed by the trigram indexes, where the OR forced a per-row subplan.
         where.append(
-            or_(
-                Conversation.subject.ilike(pattern),
-                Conversation.id.in_(
+            Conversation.id.in_(
+                select(Conversation.id)
+                .where(Conversation.org_id == user.org_id, Conversation.subject.ilike(pattern))
+                .union(
                     select(Message.conversation_id).where(
                         Message.org_id == user.org_id, Message.text.ilike(pattern)
                     )
-                ),
+                )
             )
         )
-    total = session.scalar(select(func.count()).select_from(Conversation).where(*where)) or 0
+    return where
+
+
+def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage:
+    """One page of conversations the user may see, newest activity first, in two queries.
+
+    The first reads, in order, the ids of the matching conversations up to the end of the
+    page and at least COUNT_CAP + 1 of them: from the indexes alone (they carry every column
+    the filters test), it both counts (up to the cap) and picks the page; a search finds its
+    matches once. The second fetches those 50 rows with their contact, queue and department.
+    """
+    where = _inbox_where(user, filters)
     page = max(1, filters.page)
-    stmt = (
-        select(
-            Conversation.id,
-            Conversation.platform,
-            Conversation.subject,
-            Conversation.status,
-            Conversation.priority,
-            Conversation.message_count,
-            Conversation.last_message_at,
-            Contact.display_name,
-            Queue.name,
-            Department.name,
-            Conversation.restricted,
-            Conversation.agency_allowed,
+    start = (page - 1) * PAGE_SIZE
+    ids = list(
+        session.scalars(
+            select(Conversation.id)
+            .where(*where)
+            .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+            # One row more than the page tells whether an older page exists past the cap.
+            .limit(max(COUNT_CAP + 1, start + PAGE_SIZE + 1))
         )
-        .outerjoin(Contact, Contact.id == Conversation.contact_id)
-        .outerjoin(Queue, Queue.id == Conversation.queue_id)
-        .outerjoin(Department, Department.id == Conversation.owner_department_id)
-        .where(*where)
-        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
     )
-    rows = [InboxRow(*row) for row in session.execute(stmt)]  # type: ignore[call-arg]
-    return InboxPage(rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)))
+    capped = len(ids) > COUNT_CAP
+    total = min(len(ids), COUNT_CAP)
+    chosen = ids[start : start + PAGE_SIZE]
+    rows = [
+        InboxRow(*row)  # type: ignore[call-arg]
+        for row in session.execute(
+            select(
+                Conversation.id,
+                Conversation.platform,
+                Conversation.subject,
+                Conversation.status,
+                Conversation.priority,
+                Conversation.message_count,
+                Conversation.last_message_at,
+                Contact.display_name,
+                Queue.name,
+                Department.name,
+                Conversation.restricted,
+                Conversation.agency_allowed,
+            )
+            .outerjoin(Contact, Contact.id == Conversation.contact_id)
+            .outerjoin(Queue, Queue.id == Conversation.queue_id)
+            .outerjoin(Department, Department.id == Conversation.owner_department_id)
+            .where(Conversation.id.in_(chosen))
+        )
+    ]
+    # In the first query's order (activity may have moved in between; the page stays put).
+    position = {conversation_id: index for index, conversation_id in enumerate(chosen)}
+    rows.sort(key=lambda row: position[row.id])
+    pages = max(1, -(-total // PAGE_SIZE))
+    if capped:
+        pages = max(pages, page + 1 if len(ids) > start + PAGE_SIZE else page)
+    return InboxPage(rows=rows, total=total, page=page, pages=pages, total_capped=capped)
 
 
 def access_conversation(session: Session, user: User, conversation_id: int) -> Conversation:

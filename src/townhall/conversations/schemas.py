@@ -139,6 +139,11 @@ class ConversationPageOut(BaseModel):
     total: int
     page: int
     pages: int
+    total_capped: bool = Field(
+        default=False,
+        description="True when more than `total` conversations match: counting stops at "
+        "1,000, and `pages` then only says whether a next page exists.",
+    )
 
 
 class MessageOut(BaseModel):

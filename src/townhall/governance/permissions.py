@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, not_, or_
 
 from townhall.conversations.models import Conversation
 from townhall.governance.models import Role, User
@@ -25,16 +25,17 @@ def conversation_visibility(user: User) -> ColumnElement[bool]:
     same_org = Conversation.org_id == user.org_id
     if user.role == Role.ADMIN:
         return same_org
+    # Plain boolean tests ("agency_allowed AND NOT restricted"), not IS TRUE / IS FALSE: the
+    # columns are NOT NULL so the meaning is the same, but PostgreSQL's extended statistics
+    # and partial indexes (migration 0006) only understand the plain form.
     if user.is_agency or user.role == Role.AGENCY_AGENT:
-        return and_(
-            same_org, Conversation.agency_allowed.is_(True), Conversation.restricted.is_(False)
-        )
+        return and_(same_org, Conversation.agency_allowed, not_(Conversation.restricted))
     own_department = (
         Conversation.owner_department_id == user.department_id
         if user.department_id is not None
         else false()
     )
-    return and_(same_org, or_(Conversation.restricted.is_(False), own_department))
+    return and_(same_org, or_(not_(Conversation.restricted), own_department))
 
 
 def can_act(user: User) -> bool:
