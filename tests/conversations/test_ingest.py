@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -12,9 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from factories import item, make_org, store
 from townhall.contacts.models import Contact, ContactIdentity
+from townhall.conversations import ingest
 from townhall.conversations.flows import ingest_rows
 from townhall.conversations.models import Conversation, Message
-from townhall.conversations.readers import read_jsonl
+from townhall.conversations.readers import read_jsonl, validate_row
+from townhall.conversations.schemas import InboundItem, RowError
 
 
 def threads(session: Session) -> set[frozenset[str]]:
@@ -201,3 +207,78 @@ def test_any_arrival_order_gives_the_same_threads(
             ).all()
         )
         assert counts == actual
+
+
+def test_item_stored_by_a_concurrent_writer_is_a_duplicate_not_an_error(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique constraint is the final guard: the bulk insert fails, the batch is re-read."""
+    org = make_org(sessions)
+    store(sessions, org.id, item("1"))
+    real = ingest._existing_messages
+    calls = {"n": 0}
+
+    def stale_once(*args: Any, **kwargs: Any) -> dict[tuple[str, str], int]:
+        # The first look-up answers as if it ran before the other writer committed "1".
+        calls["n"] += 1
+        return {} if calls["n"] == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "_existing_messages", stale_once)
+    with sessions() as session, session.begin():
+        summary = ingest.store_items(
+            session, org.id, [InboundItem.model_validate(r) for r in (item("1"), item("2"))]
+        )
+    assert (summary.ingested, summary.duplicates) == (1, 1)
+    with sessions() as session:
+        assert threads(session) == {frozenset({"1"}), frozenset({"2"})}
+        assert session.scalar(select(func.sum(Conversation.message_count))) == 2
+
+
+def test_ids_reserved_in_bulk_never_collide_with_ordinary_inserts(
+    sessions: sessionmaker[Session],
+) -> None:
+    org = make_org(sessions)
+    store(sessions, org.id, item("1", handle="ann"), item("2", handle="bob"))
+    with sessions() as session, session.begin():
+        # Written the ordinary way (the ORM, the database picking the id) between two imports.
+        session.add(Contact(org_id=org.id, display_name="Walk-in"))
+    store(sessions, org.id, item("3", handle="carl"), item("4", reply_to="9", handle="dora"))
+    with sessions() as session:
+        names = dict(
+            session.execute(
+                select(ContactIdentity.handle, Contact.display_name).join(
+                    Contact, Contact.id == ContactIdentity.contact_id
+                )
+            ).all()
+        )
+        assert names == {"ann": "Ann", "bob": "Bob", "carl": "Carl", "dora": "Dora"}
+        assert session.scalar(select(func.count()).select_from(Contact)) == 5
+        raw = session.scalars(select(Message.raw).where(Message.external_id == "4")).one()
+        assert raw["in_reply_to"] == "9" and raw["author"]["handle"] == "dora"
+
+
+def test_blank_ids_are_refused_after_stripping_and_a_blank_parent_means_none() -> None:
+    blank_id = validate_row(7, {**item("  "), "platform": " x "})
+    assert isinstance(blank_id, RowError) and (blank_id.line, blank_id.field) == (7, "external_id")
+    assert "at least 1 character" in blank_id.reason
+    blank_platform = validate_row(8, {**item("1"), "platform": " \x00 "})
+    assert isinstance(blank_platform, RowError) and blank_platform.field == "platform"
+    root = validate_row(9, {**item("2"), "in_reply_to": "  ", "url": ""})
+    assert isinstance(root, InboundItem) and root.in_reply_to is None and root.url is None
+
+
+def test_a_failing_reader_stops_the_import_after_the_batches_already_committed(
+    sessions: sessionmaker[Session],
+) -> None:
+    org = make_org(sessions)
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        yield from read_jsonl([json.dumps(item(str(n))) for n in range(5)])
+        raise OSError("the export file went away")
+
+    with pytest.raises(OSError, match="went away"):
+        ingest_rows(sessions, org.id, rows(), batch_size=2)
+    with sessions() as session:
+        # Batches are read ahead in a thread, but only whole batches were ever written.
+        assert set(session.scalars(select(Message.external_id))) == {"0", "1", "2", "3"}
+    assert not [t for t in threading.enumerate() if t.name == "townhall-ingest-reader"]

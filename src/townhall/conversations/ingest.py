@@ -13,21 +13,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from townhall.contacts.models import Contact, ContactIdentity
+from townhall.conversations.bulk import any_of, insert_rows, reserve_ids
 from townhall.conversations.models import Conversation, ConversationStatus, Message
 from townhall.conversations.schemas import InboundItem, IngestSummary
 from townhall.core.time import utcnow
 from townhall.db import Base
 from townhall.inbox.models import Assignment, InternalNote, Notification, OutboxItem
 from townhall.routing.models import RoutingDecisionRecord
-
-_T = TypeVar("_T")
 
 
 def _table(model: type[Base]) -> Table:
@@ -60,7 +59,8 @@ class _PendingConversation:
     added: int = 0
     inbound_added: bool = False
     root_seen: bool = False
-    message_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Message rows in MESSAGE_COLUMNS order, without the conversation id (known at flush).
+    message_rows: list[tuple[Any, ...]] = field(default_factory=list)
     # Set when this conversation was folded into another during the batch.
     merged_into: _PendingConversation | None = None
 
@@ -112,7 +112,7 @@ def _by_platform(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, set[str]] = defaultdict(set)
     for platform, value in pairs:
         grouped[platform].add(value)
-    return {platform: sorted(values) for platform, values in grouped.items()}
+    return {platform: list(values) for platform, values in grouped.items()}
 
 
 def _existing_messages(
@@ -121,15 +121,14 @@ def _existing_messages(
     """(platform, external_id) -> conversation id of messages already stored."""
     found: dict[tuple[str, str], int] = {}
     for platform, ids in _by_platform(pairs).items():
-        for chunk in _chunks(ids):
-            rows = session.execute(
-                select(Message.external_id, Message.conversation_id).where(
-                    Message.org_id == org_id,
-                    Message.platform == platform,
-                    Message.external_id.in_(chunk),
-                )
+        rows = session.execute(
+            select(Message.external_id, Message.conversation_id).where(
+                Message.org_id == org_id,
+                Message.platform == platform,
+                any_of(session, Message.external_id, ids),
             )
-            found.update({(platform, ext): conv for ext, conv in rows})
+        )
+        found.update({(platform, ext): conv for ext, conv in rows})
     return found
 
 
@@ -138,22 +137,15 @@ def _existing_conversations(
 ) -> dict[tuple[str, str], int]:
     found: dict[tuple[str, str], int] = {}
     for platform, keys in _by_platform(pairs).items():
-        for chunk in _chunks(keys):
-            rows = session.execute(
-                select(Conversation.thread_key, Conversation.id).where(
-                    Conversation.org_id == org_id,
-                    Conversation.platform == platform,
-                    Conversation.thread_key.in_(chunk),
-                )
+        rows = session.execute(
+            select(Conversation.thread_key, Conversation.id).where(
+                Conversation.org_id == org_id,
+                Conversation.platform == platform,
+                any_of(session, Conversation.thread_key, keys),
             )
-            found.update({(platform, key): conv for key, conv in rows})
+        )
+        found.update({(platform, key): conv for key, conv in rows})
     return found
-
-
-def _chunks(values: Sequence[_T], size: int = 500) -> Iterable[Sequence[_T]]:
-    # Keeps IN lists under SQLite's bound-parameter limit.
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def resolve_identities(
@@ -165,74 +157,63 @@ def resolve_identities(
         authors.setdefault((item.platform, item.author.handle), item)
     resolved: dict[tuple[str, str], tuple[int, int]] = {}
     for platform, handles in _by_platform(authors).items():
-        for chunk in _chunks(handles):
-            rows = session.execute(
-                select(
-                    ContactIdentity.handle, ContactIdentity.id, ContactIdentity.contact_id
-                ).where(
-                    ContactIdentity.org_id == org_id,
-                    ContactIdentity.platform == platform,
-                    ContactIdentity.handle.in_(chunk),
-                )
+        rows = session.execute(
+            select(ContactIdentity.handle, ContactIdentity.id, ContactIdentity.contact_id).where(
+                ContactIdentity.org_id == org_id,
+                ContactIdentity.platform == platform,
+                any_of(session, ContactIdentity.handle, handles),
             )
-            resolved.update({(platform, h): (i, c) for h, i, c in rows})
+        )
+        resolved.update({(platform, h): (i, c) for h, i, c in rows})
     missing = [key for key in authors if key not in resolved]
     if not missing:
         return resolved
     now = utcnow()
     contacts = _table(Contact)
     identities = _table(ContactIdentity)
-    # RETURNING order is not guaranteed for multi-row inserts (and asking SQLAlchemy to sort
-    # makes SQLite insert row by row), so rows are matched back by a unique key instead:
-    # contacts are created blank, paired with their identities, then named in one executemany.
-    contact_ids = session.scalars(
-        insert(contacts).returning(contacts.c.id),
+    # Ids are reserved up front, so each identity knows its contact without matching rows back.
+    contact_ids = reserve_ids(session, contacts, len(missing))
+    identity_ids = reserve_ids(session, identities, len(missing))
+    insert_rows(
+        session,
+        contacts,
+        CONTACT_COLUMNS,
         [
-            {
-                "org_id": org_id,
-                "display_name": "",
-                "followers": 0,
-                "tags": {},
-                "lead_status": "none",
-                "is_journalist": False,
-                "is_vip": False,
-                "is_employee": False,
-                "created_at": now,
-            }
-            for _ in missing
-        ],
-    ).all()
-    pairs = dict(zip(missing, contact_ids, strict=True))
-    returned = session.execute(
-        insert(identities).returning(identities.c.id, identities.c.platform, identities.c.handle),
-        [
-            {
-                "org_id": org_id,
-                "contact_id": contact_id,
-                "platform": key[0],
-                "handle": key[1],
-                "name": authors[key].author.name,
-                "followers": authors[key].author.followers,
-                "created_at": now,
-            }
-            for key, contact_id in pairs.items()
+            (
+                contact_id,
+                org_id,
+                authors[key].author.name or authors[key].author.handle,
+                authors[key].author.followers,
+                "{}",
+                "none",
+                False,
+                False,
+                False,
+                now,
+            )
+            for key, contact_id in zip(missing, contact_ids, strict=True)
         ],
     )
-    for identity_id, platform, handle in returned:
-        resolved[(platform, handle)] = (identity_id, pairs[(platform, handle)])
-    session.execute(
-        update(contacts)
-        .where(contacts.c.id == bindparam("b_id"))
-        .values(display_name=bindparam("b_name"), followers=bindparam("b_followers")),
+    insert_rows(
+        session,
+        identities,
+        IDENTITY_COLUMNS,
         [
-            {
-                "b_id": contact_id,
-                "b_name": authors[key].author.name or authors[key].author.handle,
-                "b_followers": authors[key].author.followers,
-            }
-            for key, contact_id in pairs.items()
+            (
+                identity_id,
+                org_id,
+                contact_id,
+                key[0],
+                key[1],
+                authors[key].author.name,
+                authors[key].author.followers,
+                now,
+            )
+            for key, contact_id, identity_id in zip(missing, contact_ids, identity_ids, strict=True)
         ],
     )
+    for key, contact_id, identity_id in zip(missing, contact_ids, identity_ids, strict=True):
+        resolved[key] = (identity_id, contact_id)
     return resolved
 
 
@@ -296,10 +277,10 @@ class _Threader:
         # One query reads every stored conversation this batch can touch.
         ids = set(message_conversation.values()) | set(keyed.values())
         self.rows: dict[int, tuple[str, str]] = {}
-        for chunk in _chunks(sorted(ids)):
+        if ids:
             rows = session.execute(
                 select(Conversation.id, Conversation.platform, Conversation.thread_key).where(
-                    Conversation.id.in_(chunk)
+                    any_of(session, Conversation.id, sorted(ids))
                 )
             )
             self.rows.update({row_id: (platform, key) for row_id, platform, key in rows})
@@ -408,39 +389,40 @@ class _Threader:
         stored = [c for c in self.stored.values() if c.merged_into is None]
         if new:
             table = _table(Conversation)
-            returned = self.session.execute(
-                insert(table).returning(table.c.id, table.c.platform, table.c.thread_key),
+            for conversation, new_id in zip(
+                new, reserve_ids(self.session, table, len(new)), strict=True
+            ):
+                conversation.id = new_id
+            insert_rows(
+                self.session,
+                table,
+                CONVERSATION_COLUMNS,
                 [
-                    {
-                        "org_id": self.org_id,
-                        "platform": c.platform,
-                        "thread_key": c.thread_key,
-                        "contact_id": c.contact_id,
-                        "status": ConversationStatus.NEW.value,
-                        "priority": "normal",
-                        "agency_allowed": False,
-                        "restricted": False,
-                        "subject": c.subject,
-                        "message_count": c.added,
-                        "first_message_at": c.first_message_at or now,
-                        "last_message_at": c.last_message_at or now,
-                        "created_at": now,
-                    }
+                    (
+                        c.id,
+                        self.org_id,
+                        c.platform,
+                        c.thread_key,
+                        c.contact_id,
+                        ConversationStatus.NEW.value,
+                        "normal",
+                        False,
+                        False,
+                        c.subject,
+                        c.added,
+                        c.first_message_at or now,
+                        c.last_message_at or now,
+                        now,
+                    )
                     for c in new
                 ],
             )
-            # (platform, thread_key) is unique, so ids match back whatever order they return in.
-            by_key = {(c.platform, c.thread_key): c for c in new}
-            for new_id, platform, key in returned:
-                by_key[(platform, key)].id = new_id
-        rows: list[dict[str, Any]] = []
-        for conversation in [*new, *stored]:
-            for row in conversation.message_rows:
-                row["conversation_id"] = conversation.id
-            rows.extend(conversation.message_rows)
-        if rows:
-            # Core executemany: the ORM would split the batch wherever a column is NULL.
-            self.session.execute(insert(_table(Message)), rows)
+        rows = [
+            (conversation.id, *row)
+            for conversation in [*new, *stored]
+            for row in conversation.message_rows
+        ]
+        insert_rows(self.session, _table(Message), ("conversation_id", *MESSAGE_COLUMNS), rows)
         changed = [c for c in stored if c.added]
         if changed:
             self.session.execute(_UPDATE_STORED, [_stored_params(c) for c in changed])
@@ -503,40 +485,99 @@ def _stored_params(c: _PendingConversation) -> dict[str, Any]:
     }
 
 
+CONTACT_COLUMNS = (
+    "id",
+    "org_id",
+    "display_name",
+    "followers",
+    "tags",
+    "lead_status",
+    "is_journalist",
+    "is_vip",
+    "is_employee",
+    "created_at",
+)
+IDENTITY_COLUMNS = (
+    "id",
+    "org_id",
+    "contact_id",
+    "platform",
+    "handle",
+    "name",
+    "followers",
+    "created_at",
+)
+CONVERSATION_COLUMNS = (
+    "id",
+    "org_id",
+    "platform",
+    "thread_key",
+    "contact_id",
+    "status",
+    "priority",
+    "agency_allowed",
+    "restricted",
+    "subject",
+    "message_count",
+    "first_message_at",
+    "last_message_at",
+    "created_at",
+)
+MESSAGE_COLUMNS = (
+    "org_id",
+    "platform",
+    "external_id",
+    "kind",
+    "direction",
+    "author_identity_id",
+    "author_handle",
+    "author_name",
+    "text",
+    "created_at",
+    "in_reply_to",
+    "url",
+    "raw",
+    "ingested_at",
+)
+
+
 def _message_row(
     org_id: int, item: InboundItem, identity: tuple[int, int] | None, now: datetime
-) -> dict[str, Any]:
-    return {
-        "org_id": org_id,
-        "platform": item.platform,
-        "external_id": item.external_id,
-        "kind": item.kind,
-        "direction": item.direction,
-        "author_identity_id": identity[0] if identity else None,
-        "author_handle": item.author.handle,
-        "author_name": item.author.name,
-        "text": item.text,
-        "created_at": item.created_at,
-        "in_reply_to": item.in_reply_to,
-        "url": item.url,
-        "raw": item.model_dump(mode="json"),
-        "ingested_at": now,
-    }
+) -> tuple[Any, ...]:
+    """One message in MESSAGE_COLUMNS order; ``raw`` is the item as JSON text."""
+    return (
+        org_id,
+        item.platform,
+        item.external_id,
+        item.kind,
+        item.direction,
+        identity[0] if identity else None,
+        item.author.handle,
+        item.author.name,
+        item.text,
+        item.created_at,
+        item.in_reply_to,
+        item.url,
+        item.model_dump_json(),
+        now,
+    )
 
 
 def _store_once(session: Session, org_id: int, items: Sequence[InboundItem]) -> IngestSummary:
     unique, repeated = _dedupe(items)
-    stored = _existing_messages(session, org_id, ((i.platform, i.external_id) for i in unique))
-    fresh = [i for i in unique if (i.platform, i.external_id) not in stored]
+    # One look-up answers both questions: which items are stored, and where stored parents are.
+    replied_to = {(i.platform, i.in_reply_to) for i in unique if i.in_reply_to}
+    found = _existing_messages(
+        session, org_id, [*((i.platform, i.external_id) for i in unique), *replied_to]
+    )
+    fresh = [i for i in unique if (i.platform, i.external_id) not in found]
     summary = IngestSummary(duplicates=repeated + len(unique) - len(fresh))
     if not fresh:
         return summary
     # Parents first, so a reply that arrives in the same batch as its parent never waits.
     fresh.sort(key=lambda i: i.created_at)
     identities = resolve_identities(session, org_id, fresh)
-    parents = _existing_messages(
-        session, org_id, ((i.platform, i.in_reply_to) for i in fresh if i.in_reply_to)
-    )
+    parents = {key: found[key] for key in replied_to if key in found}
     keys: set[tuple[str, str]] = set()
     for item in fresh:
         keys.add((item.platform, item.external_id))

@@ -104,7 +104,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "platform", "external_id"),
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
-        Index("ix_message_reply_to", "org_id", "platform", "in_reply_to"),
+        # No index on in_reply_to: parents are found by their own external id (migration 0009).
         Index(
             "ix_message_text_trgm",
             "text",

@@ -26,8 +26,10 @@ def _drop_nul(value: Any) -> Any:
 
 
 NoNul = BeforeValidator(_drop_nul)
+# NoNul comes after the constraints so it wraps them: it still runs first, and the
+# constraints stay inside pydantic-core instead of becoming Python validators.
 Token = Annotated[
-    str, NoNul, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
 ]
 # Far beyond any real account, and within every database's integer column.
 MAX_FOLLOWERS = 2**31 - 1
@@ -37,7 +39,7 @@ class Author(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     handle: Token
-    name: Annotated[str, NoNul, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
     followers: int = Field(default=0, ge=0, le=MAX_FOLLOWERS)
 
     @field_validator("handle")
@@ -57,17 +59,17 @@ class InboundItem(BaseModel):
 
     platform: Annotated[
         str,
-        NoNul,
         StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32),
+        NoNul,
     ]
     external_id: Token
     kind: ItemKind = "mention"
     direction: Direction = "inbound"
     author: Author
-    text: Annotated[str, NoNul, StringConstraints(max_length=20_000)]
+    text: Annotated[str, StringConstraints(max_length=20_000), NoNul]
     created_at: datetime
     in_reply_to: Token | None = None
-    url: Annotated[str, NoNul, StringConstraints(max_length=2000)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000), NoNul] | None = None
 
     @field_validator("created_at", mode="before")
     @classmethod
@@ -85,7 +87,7 @@ class InboundItem(BaseModel):
     @field_validator("in_reply_to", "url", mode="before")
     @classmethod
     def empty_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("text")
     @classmethod
