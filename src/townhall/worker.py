@@ -11,12 +11,13 @@ from townhall import db
 from townhall.governance.models import Organisation
 from townhall.inbox.outbox import deliver_pending
 from townhall.pipeline import process_pending
+from townhall.routing.flows import run_clocks
 
 log = logging.getLogger("townhall.worker")
 
 
 def process_all_organisations() -> int:
-    """One pass over every organisation: understand, route, send due replies.
+    """One pass over every organisation: understand, route, send due replies, SLA clocks.
 
     Returns conversations routed.
     """
@@ -25,6 +26,7 @@ def process_all_organisations() -> int:
         org_ids = list(session.scalars(select(Organisation.id)))
     routed = sum(process_pending(sessions, org_id).routed for org_id in org_ids)
     deliver_pending(sessions)
+    run_clocks(sessions, org_ids)
     return routed
 
 
