@@ -296,9 +296,10 @@ from townhall.advisor.cli import staffing_command  # noqa: E402
 
 app.command("staffing")(staffing_command)
 
-from townhall.routing.cli import policy_app  # noqa: E402
+from townhall.routing.cli import policy_app, sla_app  # noqa: E402
 
 app.add_typer(policy_app, name="policy")
+app.add_typer(sla_app, name="sla")
 
 
 from townhall.understanding.cli import eval_command  # noqa: E402

@@ -29,10 +29,24 @@ def ago(value: datetime | None) -> str:
     return "just now"
 
 
+def until(value: datetime | None) -> str:
+    """'in 25 min' style time left; 'now' once it has passed."""
+    if value is None:
+        return ""
+    seconds = int((ensure_aware(value) - utcnow()).total_seconds())
+    if seconds < 60:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"in {seconds // size} {unit}"
+    return "now"
+
+
 def label(value: str | None) -> str:
     return (value or "").replace("_", " ")
 
 
 templates.env.filters["ago"] = ago
+templates.env.filters["until"] = until
 templates.env.filters["label"] = label
 templates.env.globals["version"] = __version__

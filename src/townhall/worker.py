@@ -12,12 +12,13 @@ from townhall.governance.models import Organisation
 from townhall.inbox.outbox import deliver_pending
 from townhall.integrations.delivery import deliver_webhooks
 from townhall.pipeline import process_pending
+from townhall.routing.flows import run_clocks
 
 log = logging.getLogger("townhall.worker")
 
 
 def process_all_organisations() -> int:
-    """One pass over every organisation: understand, route, send due replies and webhooks.
+    """One pass over every organisation: understand, route, SLA clocks, send due replies and webhooks.
 
     Returns conversations routed.
     """
@@ -27,6 +28,7 @@ def process_all_organisations() -> int:
     routed = sum(process_pending(sessions, org_id).routed for org_id in org_ids)
     deliver_pending(sessions)
     deliver_webhooks(sessions)
+    run_clocks(sessions, org_ids)
     return routed
 
 

@@ -198,6 +198,21 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/advisor/audit/report.html"): [
         Probe("/advisor/audit/report.html", admin_and_executive_page())
     ],
+    # Routing metrics: leads and admins; executives read them.
+    ("GET", "/reports/routing"): [
+        Probe(
+            "/reports/routing?days=30",
+            roles(FORBIDDEN, LOGIN, admin=ALLOW, lead=ALLOW, executive=ALLOW),
+        )
+    ],
+    # Availability for automatic assignment: only people who are given work set it.
+    ("POST", "/me/availability"): [
+        Probe(
+            "/me/availability",
+            roles(FORBIDDEN, LOGIN, agent=ALLOW, lead=ALLOW, agency_agent=ALLOW),
+            form={"availability": "away"},
+        )
+    ],
     # Administration.
     ("GET", "/admin/policy"): [Probe("/admin/policy", admin_page())],
     ("POST", "/admin/policy/validate"): [

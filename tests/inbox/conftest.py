@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,10 +30,15 @@ class InboxWorld:
     queues: dict[str, int]  # queue name → id
 
 
+def manual_assignment_policy() -> str:
+    """The default policy with every queue assigned by hand: these tests assign themselves."""
+    return re.sub(r"assignment: \w+", "assignment: manual", default_policy_text())
+
+
 def make_world(sessions: sessionmaker[Session]) -> InboxWorld:
     org = make_org(sessions)
     with sessions() as session, session.begin():
-        do_apply_policy(session, org.id, default_policy_text(), None)
+        do_apply_policy(session, org.id, manual_assignment_policy(), None)
         lead = do_create_user(
             session,
             org_id=org.id,

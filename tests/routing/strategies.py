@@ -75,14 +75,25 @@ def policy_documents(draw: st.DrawFn) -> dict[str, Any]:
                 "sentiment_score_at_most": -0.5,
                 "to": draw(st.sampled_from(departments)),
             }
+        if draw(st.booleans()):
+            escalation["breach_priority"] = draw(st.sampled_from(PRIORITIES))
         kind["escalation"] = escalation
         kinds[name] = kind
 
+    modes = st.sampled_from(["manual", "round_robin", "least_loaded", "skills"])
     queues: list[dict[str, Any]] = [
-        {"name": f"In {department}", "department": department, "kinds": []}
+        {
+            "name": f"In {department}",
+            "department": department,
+            "kinds": [],
+            "assignment": draw(modes),
+        }
         for department in departments
     ]
-    queues += [{"name": f"Out {agency}", "agency": agency, "kinds": []} for agency in agencies]
+    queues += [
+        {"name": f"Out {agency}", "agency": agency, "kinds": [], "assignment": draw(modes)}
+        for agency in agencies
+    ]
     by_name = {queue["name"]: queue for queue in queues}
     for name, kind in kinds.items():
         if kind["visibility"] == "restricted":
@@ -105,6 +116,13 @@ def policy_documents(draw: st.DrawFn) -> dict[str, Any]:
     }
     if agencies:
         document["agencies"] = {a: {"hours": draw(business_hours())} for a in agencies}
+    if draw(st.booleans()):
+        document["sla_warning_percent"] = draw(st.integers(1, 100))
+    # A breach may move restricted work only inside its owner department, in-house work only
+    # to in-house queues: the escalation queue is the owner's own queue.
+    for kind in kinds.values():
+        if draw(st.booleans()):
+            kind["escalation"]["breach_queue"] = f"In {kind['owner']}"
     if draw(st.booleans()):
         document["precedence"] = draw(st.permutations(restricted_kinds)) + draw(
             st.permutations(normal_kinds)

@@ -47,9 +47,14 @@ def stacked_shares(
     rows: Sequence[tuple[str, Sequence[tuple[str, int, float]]]],
     colours: Mapping[str, str],
     label: str,
+    *,
+    left: float = 130.0,
 ) -> str:
-    """One 100% bar per row; each segment is (name, count, share) with a hover title."""
-    width, left, bar_h, gap = 760.0, 130.0, 22.0, 8.0
+    """One 100% bar per row; each segment is (name, count, share) with a hover title.
+
+    ``left`` is the room for the row labels.
+    """
+    width, bar_h, gap = 760.0, 22.0, 8.0
     span = width - left - 10
     body = []
     for index, (row_label, segments) in enumerate(rows):

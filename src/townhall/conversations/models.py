@@ -97,6 +97,12 @@ class Conversation(Base):
     # SLA due times set by routing, in the business hours of the team the queue belongs to.
     first_response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
+    # When the policy's warning share of each target has passed (business hours too), so the
+    # SLA sweep finds due warnings with one indexed comparison.
+    first_response_warn_at: Mapped[datetime | None]
+    resolution_warn_at: Mapped[datetime | None]
+    # Labels from routing rules ("vip", "refund") and escalation ("sla-breached").
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Message(Base):

@@ -37,6 +37,17 @@ def entry_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(event)).hexdigest()
 
 
+def lock_organisation(session: Session, org_id: int) -> None:
+    """Hold the organisation's audit-chain lock until the transaction ends (PostgreSQL).
+
+    Appends take it so two writers never chain onto the same row. Background work that
+    writes many rows (automatic assignment, the SLA sweep) takes it first, so it never
+    waits for a row while holding it against a writer that needs it. SQLite has one writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7421, :org)"), {"org": org_id})
+
+
 def record(
     session: Session,
     *,
@@ -51,9 +62,7 @@ def record(
     actor_label: str | None = None,
 ) -> AuditEvent:
     """Append one audit row in the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appends per organisation so two writers never chain onto the same row.
-        session.execute(text("SELECT pg_advisory_xact_lock(7421, :org)"), {"org": org_id})
+    lock_organisation(session, org_id)
     prev = session.scalar(
         select(AuditEvent.hash)
         .where(AuditEvent.org_id == org_id)

@@ -84,6 +84,10 @@ class User(Base):
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
     languages: Mapped[str] = mapped_column(String(100), default="en")
     capacity: Mapped[int] = mapped_column(default=10)
+    # "on_shift" or "away": automatic assignment only gives work to people on shift.
+    availability: Mapped[str] = mapped_column(
+        String(16), default="on_shift", server_default="on_shift"
+    )
     is_active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]

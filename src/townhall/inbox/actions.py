@@ -36,6 +36,7 @@ from townhall.inbox.queries import check_can_receive, open_assignment_count, use
 from townhall.inbox.workflow import check_transition, is_reopening
 from townhall.integrations import outgoing
 from townhall.routing.actions import do_reroute
+from townhall.routing.auto_assign import after_release
 from townhall.routing.models import Queue, RoutingDecisionRecord
 from townhall.understanding import Correction, get_understander
 
@@ -100,6 +101,9 @@ def do_set_status(
         after={"status": target.value},
     )
     outgoing.announce_status_changed(session, conversation, before["status"], acting_user)
+    if target in (ConversationStatus.RESOLVED, ConversationStatus.CLOSED):
+        # The assignee has room again: the queue's waiting work is handed out.
+        after_release(session, conversation, conversation.assigned_user_id)
     return conversation
 
 
@@ -177,6 +181,7 @@ def do_unassign(session: Session, conversation: Conversation, acting_user: User)
         before=before,
         after={"assigned_user_id": None},
     )
+    after_release(session, conversation, before["assigned_user_id"], gave_back=True)
 
 
 def do_transfer(
@@ -196,6 +201,8 @@ def do_transfer(
         or (queue.department_id is not None and assignee.department_id != queue.department_id)
     ):
         do_unassign(session, conversation, acting_user)
+    elif assignee is None:
+        after_release(session, conversation, None)  # waiting in its new queue
     return decision
 
 

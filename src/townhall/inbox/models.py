@@ -23,6 +23,8 @@ class Assignment(Base):
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
+    # Automatic assignments say why ("assigned by least loaded: 2 of 5 open"); NULL for people.
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class InternalNote(Base):
@@ -39,7 +41,11 @@ class InternalNote(Base):
 
 
 class Notification(Base):
-    """A person was @mentioned (directly or through their department) in an internal note."""
+    """Something a person must look at: an @mention in a note, or an SLA warning or escalation.
+
+    ``kind`` is "mention" (``note_id`` set), "sla_warning", "sla_breach" or "escalation"
+    (``text`` says what happened).
+    """
 
     __tablename__ = "notification"
     __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
@@ -48,7 +54,9 @@ class Notification(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"), index=True)
-    note_id: Mapped[int] = mapped_column(ForeignKey("internal_note.id"))
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("internal_note.id"))
+    kind: Mapped[str] = mapped_column(String(32), default="mention", server_default="mention")
+    text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
 

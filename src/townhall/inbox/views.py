@@ -31,8 +31,10 @@ from townhall.inbox.queries import (
     unread_notifications,
 )
 from townhall.inbox.workflow import allowed_next
+from townhall.routing.auto_assign import assignment_reason
 from townhall.routing.models import Queue
 from townhall.routing.queries import decisions_for
+from townhall.routing.sla_sweep import sla_badge, sla_badges
 from townhall.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -82,6 +84,7 @@ def inbox(
             .order_by(Queue.name)
         ).all(),
         "query": {"status": status, "queue": queue, "platform": platform, "q": q},
+        "sla": sla_badges(session, [row.id for row in result.rows]),
     }
     template = "inbox/_rows.html" if request.headers.get("HX-Request") else "inbox/list.html"
     return templates.TemplateResponse(request, template, context)
@@ -141,6 +144,8 @@ def conversation_page(
             "sentiments": SENTIMENTS,
             "can_approve": acting and not user.is_agency and user.role in {Role.ADMIN, Role.LEAD},
             "unread": len(unread_notifications(session, user)),
+            "sla": sla_badge(conversation),
+            "assignment_reason": assignment_reason(session, conversation),
         },
     )
 

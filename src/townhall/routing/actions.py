@@ -21,6 +21,8 @@ from townhall.governance.models import Agency, Department, Team, User
 from townhall.governance.permissions import can_act
 from townhall.governance.setup import slugify
 from townhall.integrations import outgoing
+from townhall.routing.auto_assign import assign_by_rules, auto_assign
+from townhall.routing.escalation import escalate_routed
 from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 from townhall.routing.policy import Policy, default_policy_text, load_policy
 from townhall.routing.queries import active_policy, compiled_policy
@@ -344,6 +346,15 @@ def _apply_decision(
     conversation.resolution_due_at = due_at(
         start, decision.sla.resolution_minutes, decision.business_hours
     )
+    warn_share = context.compiled.policy.sla_warning_percent / 100
+    conversation.first_response_warn_at = due_at(
+        start, decision.sla.first_response_minutes * warn_share, decision.business_hours
+    )
+    conversation.resolution_warn_at = due_at(
+        start, decision.sla.resolution_minutes * warn_share, decision.business_hours
+    )
+    # Tags from earlier decisions and the SLA sweep stay; the new decision's are added.
+    conversation.tags = list(dict.fromkeys([*(conversation.tags or []), *decision.tags]))
     return RoutingDecisionRecord(
         org_id=conversation.org_id,
         conversation_id=conversation.id,
@@ -369,13 +380,18 @@ def _route(
     facts = conversation_facts(session, conversations)
     now = utcnow()
     records = []
+    escalated = []
     for conversation in conversations:
         found = facts[conversation.id]
         decision = context.compiled.decide(found.facts)
         records.append(_apply_decision(context, conversation, decision, found.message_id, now))
+        if decision.escalations:
+            escalated.append((conversation, decision.escalations))
     session.add_all(records)
     session.flush()
     outgoing.announce_routed(session, records)  # outgoing webhooks, in this transaction
+    for conversation, triggers in escalated:
+        escalate_routed(session, conversation, triggers, context.departments)
     return records
 
 
@@ -385,6 +401,9 @@ def do_route_conversation(
     """Route one conversation with its organisation's active policy and store the decision."""
     context = _routing_context(session, conversation.org_id)
     (record,) = _route(session, context, [conversation])
+    assign_by_rules(session, conversation.org_id, [(conversation, record.detail)])
+    if record.queue_id is not None:
+        auto_assign(session, conversation.org_id, [record.queue_id])
     audit.record(
         session,
         org_id=conversation.org_id,
@@ -425,8 +444,10 @@ def route_pending(
         nonlocal routed
         if not batch:
             return
-        _route(session, context, batch)
+        records = _route(session, context, batch)
         routed += len(batch)
+        assign_by_rules(session, org_id, list(zip(batch, (r.detail for r in records), strict=True)))
+        auto_assign(session, org_id, {r.queue_id for r in records if r.queue_id is not None})
         audit.record(
             session,
             org_id=org_id,

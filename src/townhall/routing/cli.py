@@ -291,3 +291,28 @@ def simulate_command(
     for line in report.comparison.lines():
         console.print(f"  {line}", highlight=False, markup=False)
     err_console.print(f"replayed in {elapsed:.2f} s")
+
+
+sla_app = typer.Typer(
+    help="SLA clocks: warnings before a breach, escalation after it.", no_args_is_help=True
+)
+
+
+@sla_app.command("sweep")
+def sla_sweep_command(
+    org: OrgOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Warn about and escalate due SLA clocks once (the worker does this every few seconds)."""
+    from townhall.routing.flows import run_clocks
+
+    org_id = _org_id(org)
+    result = run_clocks(db.session_factory(), [org_id], utcnow())
+    if json_output:
+        print(json.dumps(result.as_dict()))
+        return
+    console.print(
+        f"{result.warnings} warning(s), {result.breaches} breach(es) escalated, "
+        f"{result.moved} moved to an escalation queue, {result.notified} notification(s); "
+        f"{result.stale} breach(es) older than a day recorded without escalation."
+    )

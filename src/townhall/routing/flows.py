@@ -1,12 +1,15 @@
-"""Routing many conversations in committed batches, for imports, the demo and the pipeline."""
+"""Routing work in committed units: batches of routing, and the clocks every worker pass runs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from townhall.routing.actions import ROUTE_BATCH_SIZE, route_pending
+from townhall.routing.auto_assign import auto_assign
+from townhall.routing.sla_sweep import SweepResult, sla_sweep
 
 
 def route_all_pending(
@@ -33,3 +36,26 @@ def route_all_pending(
         routed += done
         if wanted is None and done == 0:
             return routed
+
+
+def run_clocks(
+    sessions: sessionmaker[Session], org_ids: Iterable[int], now: datetime | None = None
+) -> SweepResult:
+    """One worker pass of the SLA sweep and of automatic assignment, per organisation.
+
+    Assignment runs here too so work freed outside the inbox (an agent's capacity raised,
+    a conversation closed through the API) is handed out without waiting for a person.
+    """
+    total = SweepResult()
+    for org_id in org_ids:
+        with sessions() as session, session.begin():
+            result = sla_sweep(session, org_id, now)
+        with sessions() as session, session.begin():
+            auto_assign(session, org_id, now=now)
+        total.warnings += result.warnings
+        total.breaches += result.breaches
+        total.moved += result.moved
+        total.notified += result.notified
+        total.stale += result.stale
+        total.conversation_ids += result.conversation_ids
+    return total

@@ -83,3 +83,28 @@ class RoutingDecisionRecord(Base):
     explanation: Mapped[str] = mapped_column(Text)
     by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaEvent(Base):
+    """An SLA warning or breach of one conversation's clock, acted on exactly once.
+
+    The unique key is the claim: whichever worker inserts the row first sends the
+    notifications and runs the escalation; every other worker's insert is refused.
+    """
+
+    __tablename__ = "sla_event"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "clock", "stage"),
+        Index("ix_sla_event_org_created", "org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queue.id"))
+    clock: Mapped[str] = mapped_column(String(16))  # "first_response" or "resolution"
+    stage: Mapped[str] = mapped_column(String(16))  # "warning" or "breach"
+    due_at: Mapped[datetime]
+    # What was done: who was told, priority before and after, the queue it moved to.
+    actions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,6 +28,11 @@ from townhall.routing.sla import (
 )
 
 Priority = Literal["low", "normal", "high", "urgent"]
+# How a queue hands out its conversations: "manual" (people claim them) or a strategy of
+# routing.assignment.
+AssignmentMode = Literal["manual", "round_robin", "least_loaded", "skills"]
+ASSIGNMENT_MODES: tuple[AssignmentMode, ...] = ("manual", "round_robin", "least_loaded", "skills")
+DEFAULT_SLA_WARNING_PERCENT = 80
 Visibility = Literal["normal", "restricted"]
 
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
@@ -122,8 +127,15 @@ class InfluentialNegative(_Frozen):
 
 
 class Escalation(_Frozen):
+    """Who is told when: on a breach (the department's leads), on a journalist, on very
+    negative words from an influential author; and what a breach changes."""
+
     on_breach: str | None = None
     on_journalist: str | None = None
+    # After a breach: move to this queue, and raise the priority to at least this (one step
+    # up when not given).
+    breach_queue: str | None = None
+    breach_priority: Priority | None = None
     on_influential_negative: InfluentialNegative | None = None
 
 
@@ -155,6 +167,7 @@ class Queue(_Frozen):
     # The kinds whose default queue this is (each kind has exactly one).
     kinds: tuple[str, ...] = ()
     description: str = ""
+    assignment: AssignmentMode = "manual"
 
 
 class AnyAllNone(_Frozen):
@@ -237,6 +250,7 @@ class Policy(_Frozen):
     precedence: tuple[str, ...]
     queues: tuple[Queue, ...]
     rules: tuple[Rule, ...] = ()
+    sla_warning_percent: int = DEFAULT_SLA_WARNING_PERCENT
 
     def team(self, name: str) -> Team:
         return self.departments.get(name) or self.agencies[name]
@@ -446,6 +460,7 @@ class _Checker:
         self.check_queues()
         self.check_precedence()
         self.check_rules()
+        self.check_breach_queues()
         return self.issues
 
     def department(self, path: Path, name: str) -> bool:
@@ -565,6 +580,29 @@ class _Checker:
                     path,
                     f"a restricted kind escalates inside its owner department "
                     f"({kind['owner']}), not to {target!r}",
+                )
+
+    def check_breach_queues(self) -> None:
+        """A breach may move a conversation only where its kind could have gone anyway."""
+        by_name = {queue["name"]: queue for queue in self.queues}
+        for kind_name, kind in self.kinds.items():
+            target = (kind.get("escalation") or {}).get("breach_queue")
+            if target is None:
+                continue
+            path: Path = ("kinds", kind_name, "escalation", "breach_queue")
+            queue = by_name.get(target)
+            if queue is None:
+                known = ", ".join(by_name)
+                self.add(path, f"unknown queue {target!r} (queues: {known})")
+            elif queue.get("agency") is not None and not kind["agency_allowed"]:
+                self.add(
+                    path, f"kind {kind_name!r} is kept in-house; {target!r} is an agency queue"
+                )
+            elif kind["visibility"] == "restricted" and queue.get("department") != kind["owner"]:
+                self.add(
+                    path,
+                    f"restricted kind {kind_name!r} escalates inside its owner department "
+                    f"{kind['owner']!r}, not to queue {target!r}",
                 )
 
     def check_queues(self) -> None:
@@ -863,6 +901,8 @@ def _build(data: dict[str, Any]) -> Policy:
             escalation=Escalation(
                 on_breach=escalation.get("on_breach"),
                 on_journalist=escalation.get("on_journalist"),
+                breach_queue=escalation.get("breach_queue"),
+                breach_priority=escalation.get("breach_priority"),
                 on_influential_negative=InfluentialNegative(**influential) if influential else None,
             ),
             description=kind.get("description", ""),
@@ -874,6 +914,7 @@ def _build(data: dict[str, Any]) -> Policy:
             is_agency="agency" in queue,
             kinds=tuple(queue["kinds"]),
             description=queue.get("description", ""),
+            assignment=queue.get("assignment", "manual"),
         )
         for queue in data["queues"]
     )
@@ -916,6 +957,7 @@ def _build(data: dict[str, Any]) -> Policy:
         precedence=tuple(precedence),
         queues=queues,
         rules=rules,
+        sla_warning_percent=data.get("sla_warning_percent", DEFAULT_SLA_WARNING_PERCENT),
     )
 
 
@@ -1071,6 +1113,8 @@ def policy_document(policy: Policy) -> dict[str, Any]:
     if policy.agencies:
         document["agencies"] = {n: _team_document(t) for n, t in policy.agencies.items()}
     document["precedence"] = list(policy.precedence)
+    if policy.sla_warning_percent != DEFAULT_SLA_WARNING_PERCENT:
+        document["sla_warning_percent"] = policy.sla_warning_percent
     document["kinds"] = {name: _kind_document(kind) for name, kind in policy.kinds.items()}
     document["queues"] = [
         _without_empty(
@@ -1081,6 +1125,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
             }
         )
         | {"kinds": list(queue.kinds)}
+        | ({"assignment": queue.assignment} if queue.assignment != "manual" else {})
         for queue in policy.queues
     ]
     if policy.rules:
@@ -1185,7 +1230,7 @@ def diff_policies(old: Policy, new: Policy) -> list[PolicyChange]:
     """What changed from ``old`` to ``new``, per kind, queue, rule and team field."""
     before, after = policy_document(old), policy_document(new)
     changes: list[PolicyChange] = []
-    for field in ("version", "name", "description", "precedence"):
+    for field in ("version", "name", "description", "precedence", "sla_warning_percent"):
         old_value, new_value = before.get(field), after.get(field)
         if old_value != new_value:
             changes.append(
