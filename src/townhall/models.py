@@ -17,12 +17,14 @@ from townhall.governance.models import (
 from townhall.governance.tokens import ApiToken
 from townhall.inbox.models import (
     Assignment,
+    ConversationTag,
     InboxSettings,
     InternalNote,
     Notification,
     OutboxItem,
     UnderstandingCorrection,
 )
+from townhall.knowledge.models import AutoAnswer, KbAnswer
 from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 
 __all__ = [
@@ -30,15 +32,18 @@ __all__ = [
     "ApiToken",
     "Assignment",
     "AuditEvent",
+    "AutoAnswer",
     "Base",
     "ChannelAccount",
     "Contact",
     "ContactIdentity",
     "Conversation",
     "ConversationStatus",
+    "ConversationTag",
     "Department",
     "InboxSettings",
     "InternalNote",
+    "KbAnswer",
     "Message",
     "Notification",
     "Organisation",
