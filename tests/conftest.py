@@ -12,7 +12,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from townhall import db, migrations
+from townhall.analytics.views import forget_dashboards
 from townhall.inbox.presence import registry as presence_registry
+from townhall.knowledge.queries import forget_knowledge_bases
 from townhall.models import Base
 
 os.environ.setdefault("TOWNHALL_ENV", "test")
@@ -108,6 +110,8 @@ def engine(database_url: str, _engines: dict[str, Engine]) -> Engine:
     db.use_engine(engine)
     # In-process state keyed by ids that the emptied tables will hand out again.
     presence_registry.clear()
+    forget_knowledge_bases()
+    forget_dashboards()
     return engine
 
 

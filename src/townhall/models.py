@@ -17,6 +17,7 @@ from townhall.governance.models import (
 from townhall.governance.tokens import ApiToken
 from townhall.inbox.models import (
     Assignment,
+    ConversationTag,
     InboxSettings,
     InternalNote,
     Notification,
@@ -24,6 +25,7 @@ from townhall.inbox.models import (
     UnderstandingCorrection,
 )
 from townhall.integrations.models import WebhookDelivery, WebhookEvent, WebhookSubscription
+from townhall.knowledge.models import AutoAnswer, KbAnswer
 from townhall.routing.models import PolicyVersion, Queue, RoutingDecisionRecord
 
 __all__ = [
@@ -31,15 +33,18 @@ __all__ = [
     "ApiToken",
     "Assignment",
     "AuditEvent",
+    "AutoAnswer",
     "Base",
     "ChannelAccount",
     "Contact",
     "ContactIdentity",
     "Conversation",
     "ConversationStatus",
+    "ConversationTag",
     "Department",
     "InboxSettings",
     "InternalNote",
+    "KbAnswer",
     "Message",
     "Notification",
     "Organisation",

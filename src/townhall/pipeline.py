@@ -104,6 +104,7 @@ def understand_pending(session: Session, org_id: int, *, limit: int = BATCH_SIZE
 class PipelineSummary:
     understood_conversations: int = 0
     routed: int = 0
+    auto_answered: int = 0
 
 
 def process_pending(
@@ -114,6 +115,7 @@ def process_pending(
     on_batch: Callable[[int], None] | None = None,
 ) -> PipelineSummary:
     """Understand and route everything pending, one committed batch at a time."""
+    from townhall.inbox.auto_answer import auto_answer_pending
     from townhall.routing.actions import route_pending
 
     summary = PipelineSummary()
@@ -122,6 +124,7 @@ def process_pending(
             touched = understand_pending(session, org_id, limit=batch_size)
             if touched:
                 summary.routed += route_pending(session, org_id, sorted(touched))
+                summary.auto_answered += auto_answer_pending(session, org_id, touched)
         if not touched:
             break
         summary.understood_conversations += len(touched)

@@ -15,13 +15,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import __version__, db
 from townhall.advisor import views as advisor_views
+from townhall.analytics import views as analytics_views
 from townhall.config import get_settings
 from townhall.conversations.api import router as conversations_router
 from townhall.core.errors import Forbidden, NotFound, ValidationFailed
 from townhall.deps import CsrfFailed, MissingScope, NotAuthenticated
 from townhall.governance import views as governance_views
+from townhall.inbox import bulk as inbox_bulk
+from townhall.inbox import notifications as inbox_notifications
 from townhall.inbox import views as inbox_views
 from townhall.integrations import views as integrations_views
+from townhall.knowledge import views as knowledge_views
 from townhall.routing import views as routing_views
 from townhall.templating import STATIC_DIR, templates
 from townhall.worker import EmbeddedWorker
@@ -79,7 +83,11 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(governance_views.router)
     app.include_router(inbox_views.router)
+    app.include_router(knowledge_views.router)
+    app.include_router(inbox_notifications.router)
+    app.include_router(inbox_bulk.router)
     app.include_router(advisor_views.router)
+    app.include_router(analytics_views.router)
     app.include_router(routing_views.router)
     app.include_router(integrations_views.router)
     app.include_router(conversations_router, prefix="/api/v1")

@@ -22,7 +22,10 @@ from starlette.routing import Mount
 from factories import item, store
 from townhall.conversations.models import Conversation, Message
 from townhall.governance.models import User
+from townhall.inbox.actions import do_add_note
+from townhall.inbox.models import Notification
 from townhall.integrations.actions import do_create_subscription
+from townhall.knowledge.actions import KbAnswerInput, do_create_kb_answer
 from townhall.routing.models import Queue
 from townhall.web import create_app
 
@@ -81,6 +84,10 @@ def page_for_everyone() -> dict[str, str]:
 
 def admin_page() -> dict[str, str]:
     return roles(FORBIDDEN, LOGIN, admin=ALLOW)
+
+
+def kb_page() -> dict[str, str]:
+    return roles(FORBIDDEN, LOGIN, admin=ALLOW, lead=ALLOW)
 
 
 def admin_and_executive_page() -> dict[str, str]:
@@ -213,6 +220,53 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             form={"availability": "away"},
         )
     ],
+    ("GET", "/conversations/{conversation_id}/suggestions"): per_conversation(
+        "/conversations/{{c}}/suggestions", LOGIN
+    ),
+    # Bulk actions: each conversation is authorised inside; an empty tag is judged (422).
+    ("POST", "/inbox/bulk"): [
+        Probe(
+            "/inbox/bulk",
+            roles(ALLOW, LOGIN, executive=FORBIDDEN),
+            form={"action": "tag", "tag": "", "conversation_ids": "{in_house}"},
+        )
+    ],
+    # Notifications: one's own only ({admin_notification} is the admin's).
+    ("GET", "/notifications"): [Probe("/notifications", page_for_everyone())],
+    ("GET", "/notifications/badge"): [Probe("/notifications/badge", page_for_everyone())],
+    ("POST", "/notifications/read-all"): [
+        Probe("/notifications/read-all", page_for_everyone(), form={})
+    ],
+    ("POST", "/notifications/{notification_id}/read"): [
+        Probe(
+            "/notifications/{admin_notification}/read",
+            roles(HIDDEN, LOGIN, admin=ALLOW),
+            form={},
+            note="someone else's notification does not exist for you",
+        )
+    ],
+    # Dashboards (read-only; executives, admins, in-house leads).
+    ("GET", "/dashboards"): [
+        Probe("/dashboards", roles(FORBIDDEN, LOGIN, admin=ALLOW, lead=ALLOW, executive=ALLOW))
+    ],
+    # The knowledge base: admins and in-house department leads.
+    ("GET", "/admin/kb"): [Probe("/admin/kb", kb_page())],
+    ("GET", "/admin/kb/new"): [Probe("/admin/kb/new", kb_page())],
+    ("GET", "/admin/kb/{answer_id}"): [Probe("/admin/kb/{kb_answer}", kb_page())],
+    ("POST", "/admin/kb"): [
+        Probe("/admin/kb", kb_page(), form={"title": ""}, note="editors get 422: empty")
+    ],
+    ("POST", "/admin/kb/{answer_id}"): [
+        Probe("/admin/kb/{kb_answer}", kb_page(), form={"title": ""}, note="422: empty")
+    ],
+    ("POST", "/admin/kb/{answer_id}/active"): [
+        Probe(
+            "/admin/kb/{kb_answer}/active",
+            kb_page(),
+            form={"active": "true"},
+            note="editors get 422: it is already active",
+        )
+    ],
     # Administration.
     ("GET", "/admin/policy"): [Probe("/admin/policy", admin_page())],
     ("POST", "/admin/policy/validate"): [
@@ -264,6 +318,10 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
 KNOWN_GAPS: dict[tuple[str, str, str], str] = {}
 
 SIGN_IN_ROUTES = {("POST", "/login"), ("POST", "/logout")}
+# A person's own reading state, not the organisation's data: executives may change it too.
+PERSONAL_ROUTES = {("POST", "/notifications/read-all")}
+# Department leads maintain the knowledge base with the admins.
+ADMIN_AND_LEAD_PREFIXES = ("/admin/kb",)
 
 
 def app_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
@@ -303,9 +361,12 @@ def test_the_table_follows_the_rules() -> None:
     for (method, path), probes in MATRIX.items():
         for probe in probes:
             where = f"{method} {path} ({probe.path})"
-            if path.startswith("/admin/"):
-                assert {r for r in ROLES if probe.expect[r] == ALLOW} == {"admin"}, where
-            if method != "GET" and (method, path) not in SIGN_IN_ROUTES:
+            allowed = {r for r in ROLES if probe.expect[r] == ALLOW}
+            if path.startswith(ADMIN_AND_LEAD_PREFIXES):
+                assert allowed == {"admin", "lead"}, where
+            elif path.startswith("/admin/"):
+                assert allowed == {"admin"}, where
+            if method != "GET" and (method, path) not in SIGN_IN_ROUTES | PERSONAL_ROUTES:
                 assert probe.expect["executive"] in (FORBIDDEN, HIDDEN), where
             if "{in_house" in probe.path or "{restricted" in probe.path:
                 assert probe.expect["agency_agent"] == HIDDEN, where
@@ -362,6 +423,20 @@ def _world(sessions: sessionmaker[Session]) -> dict[str, int]:
             session.get_one(User, org.users["admin"].id),
             url="https://receiver.example/townhall",
             event_types=["message.replied"],
+        ).id
+    with sessions() as session, session.begin():
+        admin = session.get(User, org.users["admin"].id)
+        agency_conversation = session.get(Conversation, ids["agency"])
+        assert admin is not None and agency_conversation is not None
+        do_add_note(session, agency_conversation, org.users["cs"], "@admin please look")
+        ids["admin_notification"] = session.scalars(
+            select(Notification.id).where(Notification.user_id == admin.id)
+        ).one()
+        ids["kb_answer"] = do_create_kb_answer(
+            session,
+            org.id,
+            KbAnswerInput("Wi-Fi", "Yes, on every aircraft.", ["is there wifi?", "wifi?"]),
+            None,
         ).id
     return ids
 

@@ -162,3 +162,103 @@ def paired_bars(rows: Sequence[tuple[str, float, float | None]], label: str, cur
             )
     height = max(1, len(rows)) * (2 * bar_h + 10)
     return _svg(width, height, body, label)
+
+
+def legend(names: Sequence[str], colours: Mapping[str, str]) -> str:
+    """A row of coloured keys for the series of a chart (HTML, not SVG, so it wraps)."""
+    return (
+        '<p class="legend">'
+        + " ".join(
+            f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;'
+            f'height:10px;background:{colour_for(n, colours)}"></span> {escape(n)}</span>'
+            for n in names
+        )
+        + "</p>"
+    )
+
+
+def stacked_columns(
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    colours: Mapping[str, str],
+    label: str,
+    unit: str = "conversations",
+) -> str:
+    """One column per period, stacked by series; each segment's title holds its value."""
+    width, height, left, bottom = 760.0, 200.0, 40.0, 20.0
+    totals = [sum(values[i] for _, values in series) for i in range(len(x_labels))]
+    peak = max(totals, default=0.0) or 1.0
+    step = (width - left) / max(1, len(x_labels))
+    bar_w = step * 0.75
+    body = [
+        f'<text x="{left - 4:g}" y="10" text-anchor="end" font-size="10">{peak:,.0f}</text>',
+        f'<text x="{left - 4:g}" y="{height:g}" text-anchor="end" font-size="10">0</text>',
+    ]
+    for index, x_label in enumerate(x_labels):
+        x = left + index * step
+        y = height
+        for name, values in series:
+            value = values[index]
+            if value <= 0:
+                continue
+            h = (height - 10) * value / peak
+            y -= h
+            body.append(
+                f'<rect x="{x:.2f}" y="{y:.2f}" width="{bar_w:.2f}" height="{h:.2f}" '
+                f'fill="{colour_for(name, colours)}"><title>{escape(x_label)} · {escape(name)}: '
+                f"{value:,.0f} {escape(unit)}</title></rect>"
+            )
+        if len(x_labels) <= 16 or index % max(1, len(x_labels) // 8) == 0:
+            body.append(
+                f'<text x="{x + bar_w / 2:.2f}" y="{height + 14:g}" text-anchor="middle" '
+                f'font-size="10">{escape(x_label)}</text>'
+            )
+    return _svg(width, height + bottom, body, label)
+
+
+def line_chart(
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    colours: Mapping[str, str],
+    label: str,
+    unit: str = "",
+    y_max: float | None = None,
+) -> str:
+    """One line per series over the periods; a None value breaks the line (no data)."""
+    width, height, left, bottom = 760.0, 180.0, 48.0, 20.0
+    values = [v for _, vs in series for v in vs if v is not None]
+    peak = y_max if y_max is not None else (max(values, default=0.0) or 1.0)
+    step = (width - left - 10) / max(1, len(x_labels) - 1)
+    body = [
+        f'<text x="{left - 4:g}" y="10" text-anchor="end" font-size="10">{peak:,.0f}{escape(unit)}</text>',
+        f'<text x="{left - 4:g}" y="{height:g}" text-anchor="end" font-size="10">0</text>',
+        f'<line x1="{left:g}" y1="{height:g}" x2="{width:g}" y2="{height:g}" stroke="#ccc"/>',
+    ]
+    for index, x_label in enumerate(x_labels):
+        if len(x_labels) <= 16 or index % max(1, len(x_labels) // 8) == 0:
+            body.append(
+                f'<text x="{left + index * step:.2f}" y="{height + 14:g}" text-anchor="middle" '
+                f'font-size="10">{escape(x_label)}</text>'
+            )
+    for name, points in series:
+        colour = colour_for(name, colours)
+        segments: list[list[str]] = [[]]
+        for index, value in enumerate(points):
+            if value is None:
+                segments.append([])
+                continue
+            x = left + index * step
+            y = height - (height - 10) * min(value, peak) / peak
+            segments[-1].append(f"{x:.2f},{y:.2f}")
+            body.append(
+                f'<circle cx="{x:.2f}" cy="{y:.2f}" r="2.5" fill="{colour}"><title>'
+                f"{escape(x_labels[index])} · {escape(name)}: {value:,.1f}{escape(unit)}"
+                "</title></circle>"
+            )
+        body.extend(
+            f'<polyline points="{" ".join(segment)}" fill="none" stroke="{colour}" '
+            'stroke-width="2"/>'
+            for segment in segments
+            if len(segment) > 1
+        )
+    return _svg(width, height + bottom, body, label)

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -150,3 +150,6 @@ class Message(Base):
     # (awaiting_approval, pending, failed, sent; NULL for messages that came from a platform).
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     delivery_status: Mapped[str | None] = mapped_column(String(32))
+    # An outbound reply Townhall sent from the knowledge base without a person (see
+    # knowledge.auto_answer); shown as "automatic answer" in the thread.
+    automatic: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -15,6 +15,7 @@ from townhall.conversations.readers import validate_row
 from townhall.conversations.schemas import IngestSummary
 from townhall.core.time import utcnow
 from townhall.demo.generator import BRAND_HANDLE, PLATFORM_WEIGHTS, generate
+from townhall.demo.knowledge import seed_knowledge_base
 from townhall.governance.actions import do_create_user
 from townhall.governance.models import Agency, Department, Organisation, Role, Team
 from townhall.governance.setup import do_create_default_structure, get_or_create_organisation
@@ -108,4 +109,8 @@ def load_demo(
     result = ingest_rows(sessions, org_id, parsed, on_batch=on_batch)
     # Understand every message, then route each conversation by its kind.
     process_pending(sessions, org_id)
+    # The knowledge base comes after the generated history: automatic answers are for what
+    # arrives from now on, not weeks-old questions (whose first response would read "now").
+    with sessions() as session, session.begin():
+        seed_knowledge_base(session, org_id)
     return DemoResult(created=created, summary=result.summary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -113,3 +113,17 @@ class InboxSettings(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), primary_key=True)
     # Agency staff's replies wait for an in-house lead or admin before they go out.
     agency_replies_need_approval: Mapped[bool] = mapped_column(default=False)
+
+
+class ConversationTag(Base):
+    """A label people put on conversations ("refund-2026", "outage") to find and count them."""
+
+    __tablename__ = "conversation_tag"
+    __table_args__ = (UniqueConstraint("conversation_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"), index=True)
+    tag: Mapped[str] = mapped_column(String(64))
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

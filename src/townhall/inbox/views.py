@@ -24,12 +24,14 @@ from townhall.governance.models import Department, Role, User
 from townhall.governance.permissions import can_act
 from townhall.governance.views_audit import record_view
 from townhall.inbox import actions, presence
+from townhall.inbox.bulk import bulk_choices
 from townhall.inbox.queries import (
     access_message,
     assignable_users,
     notes_for,
     unread_notifications,
 )
+from townhall.inbox.tags import tags_for
 from townhall.inbox.workflow import allowed_next
 from townhall.routing.auto_assign import assignment_reason
 from townhall.routing.models import Queue
@@ -85,6 +87,7 @@ def inbox(
         ).all(),
         "query": {"status": status, "queue": queue, "platform": platform, "q": q},
         "sla": sla_badges(session, [row.id for row in result.rows]),
+        "bulk": bulk_choices(session, user),
     }
     template = "inbox/_rows.html" if request.headers.get("HX-Request") else "inbox/list.html"
     return templates.TemplateResponse(request, template, context)
@@ -100,6 +103,11 @@ def conversation_page(
     user = principal.user
     conversation = access_conversation(session, user, conversation_id)
     record_view(session, user, conversation)
+    # Opening the conversation reads the mentions that pointed here (no write when none did).
+    unread = unread_notifications(session, user)
+    if any(n.conversation_id == conversation.id for n in unread):
+        actions.do_mark_notifications_read(session, user, conversation.id)
+        unread = [n for n in unread if n.conversation_id != conversation.id]
     messages = thread(session, conversation)
     queue = session.get(Queue, conversation.queue_id) if conversation.queue_id else None
     department = (
@@ -143,9 +151,10 @@ def conversation_page(
             "intents": INTENTS,
             "sentiments": SENTIMENTS,
             "can_approve": acting and not user.is_agency and user.role in {Role.ADMIN, Role.LEAD},
-            "unread": len(unread_notifications(session, user)),
             "sla": sla_badge(conversation),
             "assignment_reason": assignment_reason(session, conversation),
+            "unread": len(unread),
+            "tags": tags_for(session, conversation.id),
         },
     )
 

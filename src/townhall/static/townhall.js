@@ -3,7 +3,12 @@
 (function () {
   "use strict";
   function rows() { return Array.from(document.querySelectorAll("table.conversations tbody tr[data-href]")); }
-  function typing(target) { return target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT" || target.isContentEditable); }
+  // Checkboxes and buttons take no text: after ticking a row, j/k/x keep working.
+  function typing(target) {
+    if (!target) { return false; }
+    if (target.tagName === "INPUT") { return !/^(checkbox|radio|button|submit|reset)$/.test(target.type); }
+    return target.tagName === "TEXTAREA" || target.tagName === "SELECT" || target.isContentEditable;
+  }
   var index = -1;
   function select(next) {
     var list = rows();
@@ -25,6 +30,10 @@
       if (resolve) { event.preventDefault(); resolve.click(); }
     } else if (event.key === "j") { select(index + 1); }
     else if (event.key === "k") { select(index - 1); }
+    else if (event.key === "x" && index >= 0) {
+      var box = rows()[index] && rows()[index].querySelector("input.row-select");
+      if (box) { event.preventDefault(); box.checked = !box.checked; box.dispatchEvent(new Event("change", { bubbles: true })); }
+    }
     else if (event.key === "Enter" && index >= 0) {
       var list = rows();
       if (list[index]) { window.location.href = list[index].getAttribute("data-href"); }
@@ -80,4 +89,63 @@
     }).join(" · ");
     banner.hidden = false;
   });
+})();
+
+// Suggested answers in the reply composer: a click, or 1-3 outside a text field, puts the
+// answer into the reply box (the agent still reads and sends it).
+(function () {
+  "use strict";
+  function insert(button) {
+    var box = document.getElementById("reply-text");
+    if (!box || !button) { return; }
+    box.value = button.getAttribute("data-insert");
+    box.focus();
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-insert]") : null;
+    if (button) { event.preventDefault(); insert(button); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var t = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) { return; }
+    if (/^[1-3]$/.test(event.key)) {
+      var button = document.querySelector('button[data-insert][data-key="' + event.key + '"]');
+      if (button) { event.preventDefault(); insert(button); }
+    }
+  });
+})();
+
+// Bulk actions: count the selected rows, "select all on page", and show only the field the
+// chosen action needs. A refreshed list clears the selection (its rows may have changed).
+(function () {
+  "use strict";
+  var form = document.getElementById("bulk-form");
+  if (!form) { return; }
+  function boxes() { return Array.from(document.querySelectorAll("input.row-select")); }
+  function count() {
+    var picked = boxes().filter(function (b) { return b.checked; }).length;
+    document.getElementById("bulk-count").textContent = String(picked);
+    var all = document.getElementById("select-page");
+    if (all) { all.checked = picked > 0 && picked === boxes().length; }
+  }
+  function showField() {
+    var action = form.querySelector("select[name=action]").value;
+    form.querySelectorAll("[data-for]").forEach(function (el) {
+      var on = el.getAttribute("data-for") === action;
+      el.hidden = !on;
+      el.disabled = !on;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "select-page") {
+      boxes().forEach(function (b) { b.checked = event.target.checked; });
+    }
+    if (event.target.id === "select-page" || event.target.classList.contains("row-select")) { count(); }
+    if (event.target.name === "action" && event.target.form === form) { showField(); }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) { if (event.target.id === "rows") { count(); } });
+  showField();
+  count();
 })();

@@ -83,6 +83,11 @@ class KnowledgeBase:
                 self._emb, self._entry_answer
             )
 
+    @property
+    def answer_ids(self) -> list[str]:
+        """The answers, in the column order of :meth:`scores`."""
+        return list(self._answers)
+
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Similarity (0..1) of every answer (columns sorted by answer_id) for each text."""
         return self._scores(self._embed_queries(texts))

@@ -1,0 +1,1 @@
+"""The knowledge base: answers to routine questions, suggested to agents and sent automatically."""
