@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -29,6 +29,14 @@ class Conversation(Base):
         UniqueConstraint("org_id", "platform", "thread_key"),
         Index("ix_conversation_inbox", "org_id", "status", "last_message_at"),
         Index("ix_conversation_queue", "queue_id", "status", "last_message_at"),
+        # Workers look for conversations not routed yet; the partial index holds only those.
+        Index(
+            "ix_conversation_unrouted",
+            "org_id",
+            "id",
+            postgresql_where=text("queue_id IS NULL"),
+            sqlite_where=text("queue_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +71,14 @@ class Message(Base):
         UniqueConstraint("org_id", "platform", "external_id"),
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
         Index("ix_message_reply_to", "org_id", "platform", "in_reply_to"),
+        # Workers look for inbound messages not understood yet; only those are in this index.
+        Index(
+            "ix_message_not_understood",
+            "org_id",
+            "id",
+            postgresql_where=text("understood_at IS NULL AND direction = 'inbound'"),
+            sqlite_where=text("understood_at IS NULL AND direction = 'inbound'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
