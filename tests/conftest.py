@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from factories import CountingUnderstander
 from townhall import db, migrations
 from townhall.analytics.views import forget_dashboards
 from townhall.inbox.presence import registry as presence_registry
@@ -124,6 +125,14 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         yield session
+
+
+@pytest.fixture
+def understander(monkeypatch: pytest.MonkeyPatch) -> CountingUnderstander:
+    """A fast stand-in for the understanding models that counts what it was asked."""
+    fake = CountingUnderstander()
+    monkeypatch.setattr("townhall.understanding.get_understander", lambda: fake)
+    return fake
 
 
 @pytest.fixture

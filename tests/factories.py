@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +16,7 @@ from townhall.conversations.schemas import InboundItem
 from townhall.governance.actions import do_create_user
 from townhall.governance.models import Agency, Department, Organisation, Role, User
 from townhall.governance.setup import do_create_default_structure, get_or_create_organisation
+from townhall.understanding import Understanding
 
 PASSWORD = "correct-horse-battery"
 
@@ -89,3 +93,41 @@ def store(sessions: sessionmaker[Session], org_id: int, *rows: dict[str, Any]) -
 
 def org_id_of(session: Session, slug: str = "demo") -> int:
     return session.scalars(select(Organisation.id).where(Organisation.slug == slug)).one()
+
+
+@dataclass
+class Channel:
+    id: int
+    key: str
+    secret: str
+
+
+def make_channel(
+    sessions: sessionmaker[Session], org_id: int, *, platform: str = "x", handle: str = "acme"
+) -> Channel:
+    """A channel account that receives signed webhooks, made by the real action."""
+    from townhall.channels.actions import do_create_channel_account
+
+    with sessions() as session, session.begin():
+        account, secret = do_create_channel_account(
+            session, org_id=org_id, platform=platform, handle=handle
+        )
+        return Channel(id=account.id, key=account.key, secret=secret)
+
+
+class CountingUnderstander:
+    """Stands in for the models: fast, and counts every text it is asked to understand."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def understand(self, texts: Sequence[str]) -> list[Understanding]:
+        with self.lock:
+            self.seen.update(texts)
+        return [
+            Understanding("en", "negative", -0.5, "complaint", 0.9, (), "normal") for _ in texts
+        ]
+
+    def learn(self, _corrections: Any) -> None:
+        pass

@@ -236,22 +236,41 @@ def serve(
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
-    """Serve the web app and the JSON API."""
+    """Serve the web app, the JSON API and the webhooks."""
     import uvicorn
 
+    from townhall.logs import configure_logging, logging_config
+
     settings = get_settings()
+    configure_logging()
     uvicorn.run(
         "townhall.web:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        log_level="info",
+        log_config=logging_config(),
+        log_level=settings.log_level.lower(),
         # With --workers, uvicorn restarts a worker that has not answered in 5 s; loading
         # the app (understanding models included) can take longer on a busy machine, and
         # the workers then die and restart forever. Give startup a minute.
         timeout_worker_healthcheck=60,
     )
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int, typer.Option(min=1, max=64, help="Threads that run wake-up jobs from Redis.")
+    ] = 2,
+) -> None:
+    """Run a background worker: wake-up jobs from Redis plus a sweep of the database every few
+    seconds. Run as many as you like, on any machine that reaches the database and Redis."""
+    from townhall.logs import configure_logging
+    from townhall.worker import run_worker
+
+    configure_logging()
+    run_worker(threads)
 
 
 @app.command()
@@ -310,6 +329,11 @@ app.command("eval")(eval_command)
 from townhall.advisor.cli import audit_command  # noqa: E402
 
 app.command("audit")(audit_command)
+
+
+from townhall.channels.cli import channel_app  # noqa: E402
+
+app.add_typer(channel_app, name="channel")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Imports every domain's tables so the metadata (and Alembic) sees the whole schema."""
 
-from townhall.channels.models import ChannelAccount
+from townhall.channels.models import ChannelAccount, InboundEvent
 from townhall.contacts.models import Contact, ContactIdentity
 from townhall.conversations.models import Conversation, ConversationStatus, Message
 from townhall.db import Base
@@ -42,6 +42,7 @@ __all__ = [
     "ConversationStatus",
     "ConversationTag",
     "Department",
+    "InboundEvent",
     "InboxSettings",
     "InternalNote",
     "KbAnswer",

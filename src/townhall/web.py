@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from townhall import __version__, db
 from townhall.advisor import views as advisor_views
 from townhall.analytics import views as analytics_views
+from townhall.channels import webhook
 from townhall.config import get_settings
 from townhall.conversations.api import router as conversations_router
 from townhall.core.errors import Forbidden, NotFound, ValidationFailed
@@ -26,6 +27,7 @@ from townhall.inbox import notifications as inbox_notifications
 from townhall.inbox import views as inbox_views
 from townhall.integrations import views as integrations_views
 from townhall.knowledge import views as knowledge_views
+from townhall.metrics import router as metrics_router
 from townhall.routing import views as routing_views
 from townhall.templating import STATIC_DIR, templates
 from townhall.worker import EmbeddedWorker
@@ -60,7 +62,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     worker = (
         EmbeddedWorker(settings.embedded_worker_interval_seconds)
-        if settings.embedded_worker
+        if settings.runs_embedded_worker
         else None
     )
     if worker:
@@ -91,6 +93,8 @@ def create_app() -> FastAPI:
     app.include_router(routing_views.router)
     app.include_router(integrations_views.router)
     app.include_router(conversations_router, prefix="/api/v1")
+    app.include_router(webhook.router)
+    app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -1,59 +1,83 @@
-"""Background processing: the embedded worker thread that understands and routes new messages."""
+"""Background processing: the embedded worker thread of the web process, and `townhall worker`.
+
+Both run the same periodic jobs (``townhall.jobs``). A `townhall worker` process also
+consumes wake-up jobs from Redis with Dramatiq, so work starts within moments of arriving
+instead of at the next sweep.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
-
-from sqlalchemy import select
+from types import FrameType
 
 from townhall import db
-from townhall.governance.models import Organisation
-from townhall.inbox.outbox import deliver_pending
-from townhall.integrations.delivery import deliver_webhooks
-from townhall.pipeline import process_pending
-from townhall.routing.flows import run_clocks
+from townhall.config import get_settings
+from townhall.jobs import Sweeper, get_broker, run_periodic_jobs, set_local_sweeper, shutting_down
 
 log = logging.getLogger("townhall.worker")
 
 
 def process_all_organisations() -> int:
-    """One pass over every organisation: understand, route, SLA clocks, send due replies and webhooks.
+    """One sweep of every periodic job (kept for callers of the embedded default)."""
+    return sum(run_periodic_jobs(db.session_factory()).values())
 
-    Returns conversations routed.
+
+class EmbeddedWorker(Sweeper):
+    """The one-process default: the sweep in a daemon thread of the web process.
+
+    A webhook delivery nudges it (``jobs.wake``), so work starts at once, not at the next tick.
     """
-    sessions = db.session_factory()
-    with sessions() as session:
-        org_ids = list(session.scalars(select(Organisation.id)))
-    routed = sum(process_pending(sessions, org_id).routed for org_id in org_ids)
-    deliver_pending(sessions)
-    deliver_webhooks(sessions)
-    run_clocks(sessions, org_ids)
-    return routed
-
-
-class EmbeddedWorker:
-    """Runs the pipeline every few seconds in a daemon thread (the one-process default)."""
 
     def __init__(self, interval_seconds: float) -> None:
-        self.interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="townhall-worker", daemon=True)
+        super().__init__(interval_seconds, name="townhall-embedded-worker")
 
     def start(self) -> None:
-        self._thread.start()
+        set_local_sweeper(self)
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def stop(self, timeout: float = 30) -> None:
+        set_local_sweeper(None)
+        super().stop(timeout)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                routed = process_all_organisations()
-                if routed:
-                    log.info("embedded worker routed %d conversations", routed)
-            except Exception:
-                # A failed pass is retried on the next tick: the work stays pending in the database.
-                log.exception("embedded worker pass failed")
-            self._stop.wait(self.interval)
+
+def run_worker(threads: int) -> None:
+    """Run until SIGTERM or SIGINT: Dramatiq consumers (with Redis) and the periodic sweep.
+
+    On SIGTERM the worker stops taking jobs, finishes the ones it runs, and returns the ones
+    it had prefetched to the queue. On SIGKILL nothing is lost either: open transactions roll
+    back, row claims vanish with the connection, and Redis gives the dead worker's
+    unacknowledged jobs to others once its heartbeat is older than the timeout.
+    """
+    settings = get_settings()
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    worker = None
+    if settings.redis_url:
+        import dramatiq
+
+        worker = dramatiq.Worker(get_broker(), worker_threads=threads, worker_timeout=1000)
+        worker.start()
+    else:
+        log.warning("TOWNHALL_REDIS_URL is not set: this worker only sweeps the database")
+    sweeper = Sweeper(settings.sweep_interval_seconds)
+    sweeper.start()
+    log.info(
+        "worker started",
+        extra={"pid": os.getpid(), "threads": threads, "redis": bool(settings.redis_url)},
+    )
+    stopping.wait()
+    shutting_down.set()
+    if worker is not None:
+        worker.stop(timeout=30_000)
+    sweeper.stop()
+    log.info("worker stopped", extra={"pid": os.getpid()})

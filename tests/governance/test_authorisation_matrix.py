@@ -309,6 +309,13 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/conversations/{conversation_id}/transfer"): per_conversation(
         "/conversations/{{c}}/transfer", LOGIN, form={"queue_id": "{{c}_queue}"}, acting=True
     ),
+    # Machines, not people: a webhook is authorised by its channel's signature alone (a signed-in
+    # session grants nothing; tests/channels/test_webhook.py covers the signatures), and the
+    # metrics are open unless TOWNHALL_METRICS_TOKEN is set (tests/test_metrics.py).
+    ("POST", "/hooks/{channel}"): [
+        Probe("/hooks/no-such-channel", roles(UNAUTHORISED, UNAUTHORISED), json={"items": []})
+    ],
+    ("GET", "/metrics"): [Probe("/metrics", roles(ALLOW, ALLOW))],
     # Signing out ends the session, so it is probed last.
     ("POST", "/logout"): [Probe("/logout", page_for_everyone(), form={})],
 }
@@ -322,6 +329,8 @@ SIGN_IN_ROUTES = {("POST", "/login"), ("POST", "/logout")}
 PERSONAL_ROUTES = {("POST", "/notifications/read-all")}
 # Department leads maintain the knowledge base with the admins.
 ADMIN_AND_LEAD_PREFIXES = ("/admin/kb",)
+# Authorised by their own credential instead of a person's sign-in (see their entries above).
+MACHINE_ROUTES = {("POST", "/hooks/{channel}"), ("GET", "/metrics")}
 
 
 def app_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
@@ -361,6 +370,10 @@ def test_the_table_follows_the_rules() -> None:
     for (method, path), probes in MATRIX.items():
         for probe in probes:
             where = f"{method} {path} ({probe.path})"
+            if (method, path) in MACHINE_ROUTES:
+                # Nobody's role changes what a machine credential allows.
+                assert len(set(probe.expect.values())) == 1, where
+                continue
             allowed = {r for r in ROLES if probe.expect[r] == ALLOW}
             if path.startswith(ADMIN_AND_LEAD_PREFIXES):
                 assert allowed == {"admin", "lead"}, where

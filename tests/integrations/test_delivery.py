@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from inbox.conftest import InboxWorld
 from townhall.conversations.models import Conversation
 from townhall.core.retry import RetrySchedule
-from townhall.core.signing import sign, signature_matches
+from townhall.core.signing import SignatureInvalid, signature, verify
 from townhall.core.time import ensure_aware, utcnow
 from townhall.governance.models import AuditEvent, User
 from townhall.inbox.actions import do_set_status
@@ -65,7 +65,7 @@ def test_a_delivery_is_posted_signed_and_marked_delivered(
         headers["x-townhall-signature"],
         now=time.time(),
     )
-    expected = sign(hook.secret, int(headers["x-townhall-timestamp"]), request.body)
+    expected = signature(hook.secret, int(headers["x-townhall-timestamp"]), request.body)
     assert headers["x-townhall-signature"] == expected
     document = json.loads(request.body)
     assert document["type"] == "conversation.status_changed"
@@ -220,12 +220,10 @@ def test_a_pass_hands_back_what_it_has_no_time_for_within_its_lease(
         assert set(session.scalars(select(WebhookDelivery.attempts))) == {1}
 
 
-def test_signatures_refuse_other_secrets_old_timestamps_and_garbage() -> None:
-    body = b'{"id":1}'
-    now = 1_800_000_000
-    good = sign("whsec_a", now, body)
-    assert signature_matches("whsec_a", str(now), body, good, now=now + 10)
-    assert not signature_matches("whsec_b", str(now), body, good, now=now)
-    assert not signature_matches("whsec_a", str(now), body, good, now=now + 301)
-    assert not signature_matches("whsec_a", "soon", body, good, now=now)
-    assert not signature_matches("whsec_a", str(now + 1), body, good, now=now)
+def signature_matches(secret: str, timestamp: str, body: bytes, given: str, *, now: float) -> bool:
+    """What a subscriber's check answers (tests/channels/test_signing.py covers the scheme)."""
+    try:
+        verify(secret, body, timestamp, given, now=now)
+    except SignatureInvalid:
+        return False
+    return True

@@ -71,6 +71,14 @@ class Conversation(Base):
             postgresql_using="gin",
             postgresql_ops={"subject": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # Workers look for conversations not routed yet; the partial index holds only those.
+        Index(
+            "ix_conversation_unrouted",
+            "org_id",
+            "id",
+            postgresql_where=text("queue_id IS NULL"),
+            sqlite_where=text("queue_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +125,14 @@ class Message(Base):
             postgresql_using="gin",
             postgresql_ops={"text": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # Workers look for inbound messages not understood yet; only those are in this index.
+        Index(
+            "ix_message_not_understood",
+            "org_id",
+            "id",
+            postgresql_where=text("understood_at IS NULL AND direction = 'inbound'"),
+            sqlite_where=text("understood_at IS NULL AND direction = 'inbound'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from townhall import __version__
 from townhall.core.retry import DEFAULT_SCHEDULE, RetrySchedule, claim_due
-from townhall.core.signing import sign
+from townhall.core.signing import signature
 from townhall.core.time import ensure_aware, utcnow
 from townhall.governance import audit
 from townhall.integrations.models import (
@@ -109,7 +109,7 @@ def _post(client: httpx.Client, job: _Job) -> _Outcome:
         "User-Agent": f"Townhall-Webhooks/{__version__}",
         "X-Townhall-Event": job.event_type,
         "X-Townhall-Timestamp": str(timestamp),
-        "X-Townhall-Signature": sign(job.secret, timestamp, job.body),
+        "X-Townhall-Signature": signature(job.secret, timestamp, job.body),
         "X-Townhall-Delivery": job.delivery_key,
     }
     try:

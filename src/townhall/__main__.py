@@ -1,0 +1,5 @@
+"""`python -m townhall`: the same as the `townhall` command."""
+
+from townhall.cli import app
+
+app()

@@ -1,0 +1,135 @@
+"""Inbound deliveries: check what a channel sent, and keep it as a raw event until a worker ingests it.
+
+The webhook and the worker call the same ``parse_delivery``: the webhook to refuse what can
+never become messages (400 with the reason), the worker to turn the stored event into items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from townhall.channels.base import Connector
+from townhall.channels.models import InboundEvent, InboundEventStatus
+from townhall.conversations.schemas import InboundItem
+from townhall.core.time import utcnow
+
+# Errors reported back to the sender; enough to fix a payload, bounded for a hostile one.
+MAX_REPORTED_PROBLEMS = 20
+EXTERNAL_ID_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    reason: str
+    item: int | None = None  # 1-based position of the item in the delivery
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"item": self.item, "field": self.field, "reason": self.reason}
+
+    def __str__(self) -> str:
+        where = f"item {self.item}, " if self.item else ""
+        return f"{where}{self.field}: {self.reason}"
+
+
+class DeliveryRejected(Exception):
+    """The delivery can never become messages; ``problems`` name each field and what was wrong."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def parse_delivery(connector: Connector, platform: str, body: bytes | str) -> list[InboundItem]:
+    """The interchange items in one raw delivery, or :class:`DeliveryRejected` saying why not."""
+    try:
+        payload = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise DeliveryRejected([Problem("body", f"is not valid UTF-8 ({exc.reason})")]) from exc
+    except json.JSONDecodeError as exc:
+        raise DeliveryRejected([Problem("body", f"is not valid JSON ({exc.msg})")]) from exc
+    except RecursionError as exc:
+        raise DeliveryRejected([Problem("body", "is nested too deeply")]) from exc
+    if not isinstance(payload, dict):
+        raise DeliveryRejected([Problem("body", "must be a JSON object")])
+    try:
+        parsed = connector.parse(payload)
+    except Exception as exc:  # a connector's bug must answer 400 for this payload, not 500
+        raise DeliveryRejected(
+            [Problem("body", f"the {connector.platform} connector could not read it ({exc})")]
+        ) from exc
+    problems = [
+        Problem(error.field or "item", error.reason, error.line or None)
+        for error in parsed.errors[:MAX_REPORTED_PROBLEMS]
+    ]
+    for position, item in enumerate(parsed.items, start=1):
+        # A channel speaks for one platform; items claiming another could hijack its threads.
+        if item.platform != platform and len(problems) < MAX_REPORTED_PROBLEMS:
+            problems.append(
+                Problem(
+                    "platform",
+                    f"is '{item.platform}' but this channel is on '{platform}'",
+                    position,
+                )
+            )
+    if not problems and not parsed.items:
+        problems.append(Problem("items", "the delivery contains no items"))
+    if problems:
+        raise DeliveryRejected(problems)
+    return parsed.items
+
+
+def delivery_external_id(items: list[InboundItem]) -> str:
+    """The delivery's identity: its items' ids, so a platform's retry is recognised as a duplicate."""
+    joined = ",".join(sorted({item.external_id for item in items}))
+    if len(joined) <= EXTERNAL_ID_LENGTH:
+        return joined
+    return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+
+
+_EVENTS = cast(Table, InboundEvent.__table__)
+
+
+def record_event(
+    session: Session, *, org_id: int, channel_account_id: int, external_id: str, body: str
+) -> tuple[int, bool]:
+    """Store a delivery once; returns (event id, whether it was a duplicate).
+
+    ``ON CONFLICT DO NOTHING`` makes two concurrent copies of one delivery race safely: one
+    row wins and the other request is told it is a duplicate, without an error or a retry.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(_EVENTS)
+        .values(
+            org_id=org_id,
+            channel_account_id=channel_account_id,
+            external_id=external_id,
+            body=body,
+            received_at=utcnow(),
+            status=InboundEventStatus.PENDING.value,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
+        .returning(_EVENTS.c.id)
+    )
+    event_id = session.scalar(statement)
+    if event_id is not None:
+        return event_id, False
+    existing = session.scalar(
+        select(InboundEvent.id).where(
+            InboundEvent.channel_account_id == channel_account_id,
+            InboundEvent.external_id == external_id,
+        )
+    )
+    assert existing is not None  # the conflicting row is committed or we would have waited
+    return existing, True
