@@ -68,3 +68,24 @@ def test_notifications_of_conversations_out_of_sight_are_not_shown(
         conversation.restricted = True  # e.g. moved to HR: Legal may no longer see it
     with sessions() as session:
         assert unread_count(session, world.users["legal"]) == 0
+
+
+def test_sla_warnings_and_escalations_are_listed_with_their_text(
+    client: TestClient, sessions: sessionmaker[Session], world: InboxWorld
+) -> None:
+    with sessions() as session, session.begin():
+        conversation = session.get_one(Conversation, world.conversation_id)
+        session.add(
+            Notification(
+                org_id=conversation.org_id,
+                user_id=world.users["legal"].id,
+                conversation_id=conversation.id,
+                kind="sla_breach",
+                text="First response SLA breached in Legal",
+            )
+        )
+    login(client, "lena@demo.example")
+    page = client.get("/notifications")
+    assert page.text.count('data-testid="notification"') == 1
+    assert "SLA breached" in page.text and "First response SLA breached in Legal" in page.text
+    assert f'href="/conversations/{world.conversation_id}"' in page.text

@@ -1,4 +1,4 @@
-"""The @mention notifications of one person: the page, the unread badge, marking them read."""
+"""A person's notifications (@mentions, SLA warnings, escalations): the page, the badge, marking read."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class NotificationView:
     id: int
     conversation_id: int
     subject: str
-    author_name: str
+    kind: str  # "mention", "sla_warning", "sla_breach" or "escalation"
+    author_name: str | None  # who wrote the note, for mentions
     excerpt: str
     created_at: datetime
     read: bool
@@ -66,14 +67,16 @@ def notifications_for(session: Session, user: User) -> list[NotificationView]:
             Notification.id,
             Notification.conversation_id,
             Conversation.subject,
+            Notification.kind,
             author.name,
-            InternalNote.body,
+            func.coalesce(InternalNote.body, Notification.text, ""),
             Notification.created_at,
             Notification.read_at,
         )
         .join(Conversation, Conversation.id == Notification.conversation_id)
-        .join(InternalNote, InternalNote.id == Notification.note_id)
-        .join(author, author.id == InternalNote.author_id)
+        # SLA warnings and escalations have no note: their own text says what happened.
+        .outerjoin(InternalNote, InternalNote.id == Notification.note_id)
+        .outerjoin(author, author.id == InternalNote.author_id)
         .where(*_mine(user))
         .order_by(
             Notification.read_at.is_not(None),
@@ -83,8 +86,8 @@ def notifications_for(session: Session, user: User) -> list[NotificationView]:
         .limit(PAGE_LIMIT)
     )
     return [
-        NotificationView(nid, cid, subject, name, body[:200], created, read_at is not None)
-        for nid, cid, subject, name, body, created, read_at in rows
+        NotificationView(nid, cid, subject, kind, name, body[:200], created, read_at is not None)
+        for nid, cid, subject, kind, name, body, created, read_at in rows
     ]
 
 
