@@ -109,8 +109,7 @@ class Conversation(Base):
     # SLA sweep finds due warnings with one indexed comparison.
     first_response_warn_at: Mapped[datetime | None]
     resolution_warn_at: Mapped[datetime | None]
-    # Labels from routing rules ("vip", "refund") and escalation ("sla-breached").
-    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Tags (people's, routing rules' and escalation's) live in inbox.models.ConversationTag.
 
 
 class Message(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,6 +42,37 @@ def tags_for(session: Session, conversation_id: int) -> list[str]:
             .order_by(ConversationTag.tag)
         )
     )
+
+
+def add_system_tags(session: Session, org_id: int, tags: Mapping[int, Iterable[str]]) -> int:
+    """Tag conversations on the system's behalf (routing rules, SLA breaches); returns rows added.
+
+    The same table as the tags people add, so one search and one count serve both; a tag a
+    conversation already has is left alone.
+    """
+    wanted = {
+        (conversation_id, " ".join(tag.split()).lower()[:MAX_TAG_CHARS])
+        for conversation_id, names in tags.items()
+        for tag in names
+        if tag.strip()
+    }
+    if not wanted:
+        return 0
+    have = set(
+        session.execute(
+            select(ConversationTag.conversation_id, ConversationTag.tag).where(
+                ConversationTag.conversation_id.in_({c for c, _ in wanted})
+            )
+        ).tuples()
+    )
+    now = utcnow()
+    missing = sorted(wanted - have)
+    session.add_all(
+        ConversationTag(org_id=org_id, conversation_id=c, tag=tag, created_at=now)
+        for c, tag in missing
+    )
+    session.flush()
+    return len(missing)
 
 
 def do_add_tag(

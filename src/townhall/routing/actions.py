@@ -353,8 +353,6 @@ def _apply_decision(
     conversation.resolution_warn_at = due_at(
         start, decision.sla.resolution_minutes * warn_share, decision.business_hours
     )
-    # Tags from earlier decisions and the SLA sweep stay; the new decision's are added.
-    conversation.tags = list(dict.fromkeys([*(conversation.tags or []), *decision.tags]))
     return RoutingDecisionRecord(
         org_id=conversation.org_id,
         conversation_id=conversation.id,
@@ -379,16 +377,23 @@ def _route(
 ) -> list[RoutingDecisionRecord]:
     facts = conversation_facts(session, conversations)
     now = utcnow()
+    from townhall.inbox.tags import add_system_tags
+
     records = []
     escalated = []
+    tags: dict[int, tuple[str, ...]] = {}
     for conversation in conversations:
         found = facts[conversation.id]
         decision = context.compiled.decide(found.facts)
         records.append(_apply_decision(context, conversation, decision, found.message_id, now))
         if decision.escalations:
             escalated.append((conversation, decision.escalations))
+        if decision.tags:
+            tags[conversation.id] = tuple(decision.tags)
     session.add_all(records)
     session.flush()
+    # The rules' tags join the tags people add (earlier ones stay).
+    add_system_tags(session, context.version.org_id, tags)
     outgoing.announce_routed(session, records)  # outgoing webhooks, in this transaction
     for conversation, triggers in escalated:
         escalate_routed(session, conversation, triggers, context.departments)

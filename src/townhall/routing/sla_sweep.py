@@ -25,6 +25,7 @@ from townhall.governance import audit
 from townhall.governance.models import User
 from townhall.inbox.models import Assignment
 from townhall.inbox.queries import check_can_receive
+from townhall.inbox.tags import add_system_tags
 from townhall.inbox.workflow import ACTIVE
 from townhall.routing.auto_assign import auto_assign
 from townhall.routing.escalation import department_id_by_name, department_leads, notify
@@ -321,8 +322,7 @@ def _breach(
     actions: dict[str, Any] = {"priority_before": conversation.priority}
     conversation.priority = _raised(conversation.priority, escalation.breach_priority)
     actions["priority_after"] = conversation.priority
-    if BREACHED_TAG not in (conversation.tags or []):
-        conversation.tags = [*(conversation.tags or []), BREACHED_TAG]
+    add_system_tags(session, conversation.org_id, {conversation.id: [BREACHED_TAG]})
     target = queues_by_name.get(escalation.breach_queue) if escalation.breach_queue else None
     if target is not None and target.id != conversation.queue_id and target.retired_at is None:
         actions.update(_move(session, conversation, target, clock, now))
@@ -388,9 +388,8 @@ def sla_sweep(
             won_stale = _claim_many(session, stale, clock, "breach", {"stale": True})
             for conversation in stale:
                 if conversation.id in won_stale:
-                    if BREACHED_TAG not in (conversation.tags or []):
-                        conversation.tags = [*(conversation.tags or []), BREACHED_TAG]
                     stale_ids.append(conversation.id)
+            add_system_tags(session, org_id, {c: [BREACHED_TAG] for c in won_stale})
             won = _claim_many(session, fresh, clock, stage)
             if stage == "breach":
                 # The warning is moot once breached; claim it so it is never sent late.

@@ -60,7 +60,6 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("resolution_warn_at", sa.DateTime(timezone=True), nullable=True)
         )
-        batch_op.add_column(sa.Column("tags", sa.JSON(), server_default="[]", nullable=False))
 
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.add_column(
@@ -89,7 +88,6 @@ def downgrade() -> None:
         batch_op.drop_column("kind")
 
     with op.batch_alter_table("conversation", schema=None) as batch_op:
-        batch_op.drop_column("tags")
         batch_op.drop_column("resolution_warn_at")
         batch_op.drop_column("first_response_warn_at")
 
