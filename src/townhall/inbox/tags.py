@@ -58,13 +58,14 @@ def add_system_tags(session: Session, org_id: int, tags: Mapping[int, Iterable[s
     }
     if not wanted:
         return 0
-    have = set(
-        session.execute(
+    have = {
+        (conversation_id, tag)
+        for conversation_id, tag in session.execute(
             select(ConversationTag.conversation_id, ConversationTag.tag).where(
                 ConversationTag.conversation_id.in_({c for c, _ in wanted})
             )
-        ).tuples()
-    )
+        )
+    }
     now = utcnow()
     missing = sorted(wanted - have)
     session.add_all(

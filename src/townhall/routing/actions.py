@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -487,6 +488,54 @@ def route_pending(
             return routed
 
 
+def latest_decision(session: Session, conversation_id: int) -> RoutingDecisionRecord | None:
+    """The conversation's most recent routing decision (the policy's or a person's)."""
+    return session.scalar(
+        select(RoutingDecisionRecord)
+        .where(RoutingDecisionRecord.conversation_id == conversation_id)
+        .order_by(RoutingDecisionRecord.created_at.desc(), RoutingDecisionRecord.id.desc())
+        .limit(1)
+    )
+
+
+def record_move(
+    session: Session,
+    conversation: Conversation,
+    latest: RoutingDecisionRecord | None,
+    *,
+    detail: dict[str, Any],
+    explanation: str,
+    by_user_id: int | None,
+    now: datetime,
+) -> RoutingDecisionRecord:
+    """Record a move already made to ``conversation`` (its queue and flags) as a decision.
+
+    The kind and message come from the latest decision; the queue, owner and flags from the
+    conversation as it now is. ``by_user_id`` is None when the policy itself moved it.
+    """
+    version = active_policy(session, conversation.org_id)
+    record = RoutingDecisionRecord(
+        org_id=conversation.org_id,
+        conversation_id=conversation.id,
+        message_id=latest.message_id if latest else None,
+        policy_version_id=version.id if version else None,
+        queue_id=conversation.queue_id,
+        owner_department_id=conversation.owner_department_id,
+        kind=latest.kind if latest else "other",
+        priority=conversation.priority,
+        agency_allowed=conversation.agency_allowed,
+        restricted=conversation.restricted,
+        matched_rules=[],
+        detail=detail,
+        explanation=explanation,
+        by_user_id=by_user_id,
+        created_at=now,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
 def do_reroute(
     session: Session,
     conversation: Conversation,
@@ -504,13 +553,7 @@ def do_reroute(
     if queue.id == conversation.queue_id:
         raise ValidationFailed("queue", f"the conversation is already in {queue.name}")
     reason = reason.strip()[:1000]
-    latest = session.scalar(
-        select(RoutingDecisionRecord)
-        .where(RoutingDecisionRecord.conversation_id == conversation.id)
-        .order_by(RoutingDecisionRecord.created_at.desc(), RoutingDecisionRecord.id.desc())
-        .limit(1)
-    )
-    version = active_policy(session, conversation.org_id)
+    latest = latest_decision(session, conversation.id)
     before = {
         "queue_id": conversation.queue_id,
         "owner_department_id": conversation.owner_department_id,
@@ -525,25 +568,15 @@ def do_reroute(
     policy_allowed = latest.agency_allowed if latest is not None else False
     conversation.agency_allowed = not queue.restricted and (queue.agency_allowed or policy_allowed)
     explanation = f"moved to queue {queue.name} by {acting_user.name}"
-    record = RoutingDecisionRecord(
-        org_id=conversation.org_id,
-        conversation_id=conversation.id,
-        message_id=latest.message_id if latest else None,
-        policy_version_id=version.id if version else None,
-        queue_id=queue.id,
-        owner_department_id=queue.department_id,
-        kind=latest.kind if latest else "other",
-        priority=conversation.priority,
-        agency_allowed=conversation.agency_allowed,
-        restricted=conversation.restricted,
-        matched_rules=[],
+    record = record_move(
+        session,
+        conversation,
+        latest,
         detail={"reason": reason} if reason else {},
         explanation=f"{explanation}: {reason}" if reason else explanation,
         by_user_id=acting_user.id,
-        created_at=utcnow(),
+        now=utcnow(),
     )
-    session.add(record)
-    session.flush()
     audit.record(
         session,
         org_id=conversation.org_id,

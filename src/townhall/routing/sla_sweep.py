@@ -27,9 +27,10 @@ from townhall.inbox.models import Assignment
 from townhall.inbox.queries import check_can_receive
 from townhall.inbox.tags import add_system_tags
 from townhall.inbox.workflow import ACTIVE
+from townhall.routing.actions import latest_decision, record_move
 from townhall.routing.auto_assign import auto_assign
 from townhall.routing.escalation import department_id_by_name, department_leads, notify
-from townhall.routing.models import Queue, RoutingDecisionRecord, SlaEvent
+from townhall.routing.models import Queue, SlaEvent
 from townhall.routing.policy import PRIORITIES, Escalation, Policy
 from townhall.routing.queries import active_policy, compiled_policy
 
@@ -207,13 +208,8 @@ def _claim_many(
 
 def _kind_escalation(session: Session, conversation: Conversation, policy: Policy) -> Escalation:
     """The escalation the policy sets for the conversation's kind (its latest decision's)."""
-    kind = session.scalar(
-        select(RoutingDecisionRecord.kind)
-        .where(RoutingDecisionRecord.conversation_id == conversation.id)
-        .order_by(RoutingDecisionRecord.created_at.desc(), RoutingDecisionRecord.id.desc())
-        .limit(1)
-    )
-    entry = policy.kinds.get(kind or "other") or policy.kinds.get("other")
+    latest = latest_decision(session, conversation.id)
+    entry = policy.kinds.get(latest.kind if latest else "other") or policy.kinds.get("other")
     return entry.escalation if entry is not None else Escalation()
 
 
@@ -261,34 +257,17 @@ def _move(
     # Out of an agency queue into an in-house one: the agency missed it, it comes back in-house.
     if not queue.agency_allowed:
         conversation.agency_allowed = False
-    latest = session.scalar(
-        select(RoutingDecisionRecord)
-        .where(RoutingDecisionRecord.conversation_id == conversation.id)
-        .order_by(RoutingDecisionRecord.created_at.desc(), RoutingDecisionRecord.id.desc())
-        .limit(1)
-    )
-    version = active_policy(session, conversation.org_id)
-    session.add(
-        RoutingDecisionRecord(
-            org_id=conversation.org_id,
-            conversation_id=conversation.id,
-            message_id=latest.message_id if latest else None,
-            policy_version_id=version.id if version else None,
-            queue_id=queue.id,
-            owner_department_id=conversation.owner_department_id,
-            kind=latest.kind if latest else "other",
-            priority=conversation.priority,
-            agency_allowed=conversation.agency_allowed,
-            restricted=conversation.restricted,
-            matched_rules=[],
-            detail={"sla_breach": clock},
-            explanation=(
-                f"moved to queue {queue.name}: the {_CLOCK_LABEL[clock]} SLA was breached "
-                "and the policy escalates to it"
-            ),
-            by_user_id=None,
-            created_at=now,
-        )
+    record_move(
+        session,
+        conversation,
+        latest_decision(session, conversation.id),
+        detail={"sla_breach": clock},
+        explanation=(
+            f"moved to queue {queue.name}: the {_CLOCK_LABEL[clock]} SLA was breached "
+            "and the policy escalates to it"
+        ),
+        by_user_id=None,
+        now=now,
     )
     unassigned = None
     assignee = (
