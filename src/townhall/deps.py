@@ -40,7 +40,10 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent. FastAPI's default
+# ("request") commits after it, so a browser following a 303 could read the old state, and a
+# failed commit would have been acknowledged as done.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass

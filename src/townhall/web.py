@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import __version__, db
@@ -169,5 +170,13 @@ def create_app() -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
+        # The database failed us, not the request: nothing was stored; the sender may retry.
+        log.warning("database unavailable: %s", exc.orig)
+        response = _error(request, 503, "The database is unavailable; nothing was saved. Retry.")
+        response.headers["Retry-After"] = "5"
+        return response
 
     return app

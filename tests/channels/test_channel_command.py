@@ -64,3 +64,11 @@ def test_add_prints_key_url_and_secret_and_rotate_replaces_the_secret(
         assert session.scalars(select(ChannelAccount.webhook_secret)).one() == new_secret
     missing = runner.invoke(app, ["channel", "rotate-secret", "no-such-key"])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_channel_keys_never_look_like_command_line_options() -> None:
+    from townhall.channels.models import new_channel_key
+
+    keys = {new_channel_key() for _ in range(2000)}
+    assert len(keys) == 2000
+    assert all(not key.startswith("-") and len(key) == 24 for key in keys)

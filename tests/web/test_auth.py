@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import make_org
 from townhall.governance.models import User
 from townhall.governance.tokens import do_create_token
+from townhall.web import create_app
 
 from .conftest import csrf_from, login
 
@@ -172,3 +176,22 @@ def test_health_and_openapi(client: TestClient, sessions: sessionmaker[Session])
     assert client.get("/healthz").json()["status"] == "ok"
     spec = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/conversations" in spec["paths"] and "/api/v1/items" in spec["paths"]
+
+
+def test_a_change_is_committed_before_it_is_acknowledged(
+    engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 303 after a form means the change is stored: a failed commit is never reported done."""
+    org = make_org(sessions)
+    client = TestClient(create_app(), follow_redirects=False, raise_server_exceptions=False)
+    csrf = login(client, "cs@demo.example")
+
+    def failing_commit(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(Session, "commit", failing_commit)
+    response = client.post("/me/availability", data={"availability": "away", "csrf_token": csrf})
+    monkeypatch.undo()
+    assert response.status_code == 503, response.status_code
+    with sessions() as session:
+        assert session.get_one(User, org.users["cs"].id).availability == "on_shift"

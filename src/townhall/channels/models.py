@@ -14,8 +14,11 @@ from townhall.db import Base
 
 
 def new_channel_key() -> str:
-    """A public, URL-safe, unguessable name for a channel in webhook URLs."""
-    return secrets.token_urlsafe(12)
+    """A public, URL-safe, unguessable name for a channel in webhook URLs (96 random bits).
+
+    Hex, not base64: a key starting with "-" would be read as an option by the CLI.
+    """
+    return secrets.token_hex(12)
 
 
 class ChannelAccount(Base):

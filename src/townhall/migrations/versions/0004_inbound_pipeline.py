@@ -26,9 +26,7 @@ def upgrade() -> None:
     accounts = sa.table("channel_account", sa.column("id", sa.Integer), sa.column("key"))
     for (account_id,) in connection.execute(sa.select(accounts.c.id)).all():
         connection.execute(
-            accounts.update()
-            .where(accounts.c.id == account_id)
-            .values(key=secrets.token_urlsafe(12))
+            accounts.update().where(accounts.c.id == account_id).values(key=secrets.token_hex(12))
         )
     with op.batch_alter_table("channel_account", schema=None) as batch_op:
         batch_op.alter_column("key", existing_type=sa.String(length=64), nullable=False)
