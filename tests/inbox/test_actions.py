@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import item, store
@@ -21,6 +24,7 @@ from townhall.inbox.actions import (
 )
 from townhall.inbox.models import Assignment, Notification, UnderstandingCorrection
 from townhall.inbox.queries import correction_rate
+from townhall.routing.actions import route_pending
 from townhall.routing.models import Queue
 from townhall.understanding import Understander
 
@@ -213,3 +217,50 @@ def test_a_rolled_back_correction_is_not_learnt(
         do_correct_understanding(session, message, "sentiment", target, cs)
         session.rollback()
     assert understander.understand([text])[0].sentiment == before
+
+
+def test_two_people_assigning_at_once_never_exceed_capacity(
+    sessions: sessionmaker[Session], world: InboxWorld
+) -> None:
+    """Both requests count the agent's load; the organisation lock makes the second wait."""
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time; concurrent requests are PostgreSQL's case")
+    store(sessions, world.org.id, item("m3", handle="carol", text="My bag never arrived either"))
+    with sessions() as session, session.begin():
+        route_pending(session, world.org.id)
+        other = session.scalars(select(Conversation).where(Conversation.thread_key == "m3")).one()
+        other_id = other.id
+        session.execute(update(User).where(User.id == world.users["cs"].id).values(capacity=1))
+    first_assigned = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def assign(conversation_id: int, name: str, hold: bool) -> None:
+        try:
+            with sessions() as session, session.begin():
+                conversation = session.get_one(Conversation, conversation_id)
+                cs = session.get_one(User, world.users["cs"].id)
+                lead = session.get_one(User, world.users["lead"].id)
+                do_assign(session, conversation, cs, lead)
+                if hold:  # keep the transaction open while the other request runs
+                    first_assigned.set()
+                    time.sleep(1.0)
+            outcomes[name] = "assigned"
+        except ValidationFailed as exc:
+            outcomes[name] = str(exc)
+
+    first = threading.Thread(target=assign, args=(world.conversation_id, "first", True))
+    first.start()
+    assert first_assigned.wait(10)
+    second = threading.Thread(target=assign, args=(other_id, "second", False))
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert outcomes["first"] == "assigned"
+    assert "at capacity" in outcomes["second"]
+    with sessions() as session:
+        open_count = session.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .where(Assignment.user_id == world.users["cs"].id, Assignment.ended_at.is_(None))
+        )
+    assert open_count == 1

@@ -130,6 +130,9 @@ def do_assign(
     problem = check_can_receive(user, conversation)
     if problem:
         raise ValidationFailed("user", problem)
+    # Count the load under the organisation's write lock (automatic assignment takes it
+    # too): two people assigning at once would otherwise both see room for one more.
+    audit.lock_organisation(session, conversation.org_id)
     load = open_assignment_count(session, user.id)
     if load >= user.capacity:
         raise ValidationFailed(
