@@ -282,3 +282,19 @@ def test_a_failing_reader_stops_the_import_after_the_batches_already_committed(
         # Batches are read ahead in a thread, but only whole batches were ever written.
         assert set(session.scalars(select(Message.external_id))) == {"0", "1", "2", "3"}
     assert not [t for t in threading.enumerate() if t.name == "townhall-ingest-reader"]
+
+
+def test_direct_messages_from_the_longest_handle_thread_too(
+    sessions: sessionmaker[Session],
+) -> None:
+    # A handle may be 200 characters; the conversation's key for its direct messages must fit.
+    org = make_org(sessions)
+    longest = "h" * 200
+    store(
+        sessions,
+        org.id,
+        item("d1", kind="direct_message", handle=longest),
+        item("d2", kind="direct_message", handle=longest, minute=9),
+    )
+    with sessions() as session:
+        assert threads(session) == {frozenset({"d1", "d2"})}

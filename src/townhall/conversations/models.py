@@ -84,7 +84,8 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     platform: Mapped[str] = mapped_column(String(32))
-    thread_key: Mapped[str] = mapped_column(String(200))
+    # An external id (up to 200) or "dm:" + a handle (up to 200): room for both.
+    thread_key: Mapped[str] = mapped_column(String(210))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
     channel_account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_account.id"))
     status: Mapped[str] = mapped_column(String(32), default=ConversationStatus.NEW)

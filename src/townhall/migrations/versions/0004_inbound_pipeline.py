@@ -1,7 +1,7 @@
 """inbound pipeline: webhook channel keys, raw inbound events, indexes of pending work
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0008
 Create Date: 2026-11-23 15:40:00
 """
 

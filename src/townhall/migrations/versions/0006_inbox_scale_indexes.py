@@ -1,7 +1,7 @@
 """inbox indexes for large organisations
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-23 15:45:00
 
 The inbox lists newest activity first, 50 rows a page, optionally for one status or queue.

@@ -1,7 +1,7 @@
 """routing automation: availability, automatic assignment reasons, SLA warnings and events
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0009
 Create Date: 2026-11-23 15:32:34.049250
 """
 

@@ -1,7 +1,7 @@
 """Knowledge base, automatic answers, conversation tags
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-23 15:32:29.274978
 """
 

@@ -5,7 +5,7 @@ constraint already indexes; keeping this index only cost ingest one more b-tree 
 message. Recreate it (downgrade) when a query starts filtering on in_reply_to.
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-23 16:02:00
 """
 
