@@ -174,3 +174,46 @@ def test_each_inbound_message_is_announced_once_when_understood(
         "risk_flags": ["delay"],
         "urgency": "high",
     }
+
+
+class _ConductUnderstander(_QuickUnderstander):
+    """Reads a message about a named employee as employee conduct (a restricted kind)."""
+
+    def understand(self, texts: list[str]) -> list[Understanding]:
+        return [
+            Understanding("en", "negative", -0.5, "employee_conduct", 0.9, (), "high")
+            if "gate agent" in text
+            else Understanding("en", "neutral", 0.0, "support_request", 0.9, (), "normal")
+            for text in texts
+        ]
+
+
+def test_restricted_words_never_leave_in_a_webhook(
+    sessions: sessionmaker[Session], world: InboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restricted conversations stay inside Townhall: subscribers get ids and facts only."""
+    monkeypatch.setattr(understanding, "get_understander", _ConductUnderstander)
+    subscribe(sessions, world, "https://crm.example/hook")
+    secret = "The gate agent Mark shouted at my mother"
+    store(sessions, world.org.id, item("m9", handle="zed", text=secret))
+    process_pending(sessions, world.org.id)
+    with sessions() as session, session.begin():
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.thread_key == "m9")
+        ).one()
+        assert conversation.restricted  # the policy's verdict on employee conduct
+        lead = session.get_one(User, world.users["admin"].id)
+        do_reply(session, conversation, "Mark's manager will call you today.", lead)
+    received = {
+        p["message"]["external_id"]: p["message"]
+        for t, p in _events(sessions)
+        if t == "message.received"
+    }
+    # Announced before routing decided anything: the kind alone redacts it.
+    assert received["m9"]["text"] is None and received["m9"]["redacted"] is True
+    # An unrestricted message in the same batch keeps its words.
+    assert received["m1"]["text"] and received["m1"]["redacted"] is False
+    payloads = [p for _, p in _events(sessions)]
+    assert all("Mark" not in str(p) for p in payloads), payloads
+    replied = [p for t, p in _events(sessions) if t == "message.replied"]
+    assert replied and replied[0]["message"]["redacted"] is True

@@ -26,6 +26,7 @@ from townhall.integrations.models import (
     WebhookSubscription,
 )
 from townhall.routing.models import Queue, RoutingDecisionRecord
+from townhall.routing.queries import active_policy, compiled_policy
 
 # Every event a subscription may ask for, with what it means (shown on /admin/webhooks).
 EVENT_TYPES: dict[str, str] = {
@@ -98,6 +99,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _conversation(conversation: Conversation) -> Payload:
+    # A restricted conversation's subject quotes its first message: see _message.
     return {
         "id": conversation.id,
         "platform": conversation.platform,
@@ -107,11 +109,18 @@ def _conversation(conversation: Conversation) -> Payload:
         "owner_department_id": conversation.owner_department_id,
         "agency_allowed": conversation.agency_allowed,
         "restricted": conversation.restricted,
-        "subject": conversation.subject,
+        "subject": None if conversation.restricted else conversation.subject,
     }
 
 
-def _message(message: Message) -> Payload:
+def _message(message: Message, *, restricted: bool) -> Payload:
+    """The message as subscribers see it; a restricted one without its words.
+
+    Restricted conversations (employee conduct, threats, whatever the policy marks so) are
+    visible only to their owner department inside Townhall. A webhook leaves that boundary,
+    so it carries ids and facts, and the subscriber reads the text through the API, which
+    checks who is asking.
+    """
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -121,7 +130,8 @@ def _message(message: Message) -> Payload:
         "direction": message.direction,
         "author_handle": message.author_handle,
         "author_name": message.author_name,
-        "text": message.text,
+        "text": None if restricted else message.text,
+        "redacted": restricted,
         "created_at": _iso(message.created_at),
         "in_reply_to": message.in_reply_to,
         "url": message.url,
@@ -141,6 +151,14 @@ def _names(
     return dict(session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
 
 
+def _restricted_kinds(session: Session, org_id: int) -> set[str]:
+    version = active_policy(session, org_id)
+    if version is None:
+        return set()
+    policy, _ = compiled_policy(version)
+    return {name for name, kind in policy.kinds.items() if kind.restricted}
+
+
 # -- the events -----------------------------------------------------------------------------
 
 
@@ -148,16 +166,22 @@ def announce_messages_received(session: Session, org_id: int, message_ids: Seque
     """message.received, once per inbound message, when it has been understood."""
 
     def build() -> list[Payload]:
-        messages = session.scalars(
-            select(Message)
+        rows = session.execute(
+            select(Message, Conversation.restricted)
+            .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Message.id.in_(message_ids))
             .order_by(Message.id)
             # The understanding was just written with a bulk UPDATE the session did not see.
             .execution_options(populate_existing=True)
-        )
+        ).all()
+        # Announced before routing: a new conversation is not marked restricted yet, so the
+        # policy's verdict on the message's kind counts as well.
+        restricted_kinds = _restricted_kinds(session, org_id)
         return [
             {
-                "message": _message(m),
+                "message": _message(
+                    m, restricted=bool(thread_restricted) or m.intent in restricted_kinds
+                ),
                 "understanding": {
                     "language": m.language,
                     "sentiment": m.sentiment,
@@ -166,7 +190,7 @@ def announce_messages_received(session: Session, org_id: int, message_ids: Seque
                     "urgency": m.urgency,
                 },
             }
-            for m in messages
+            for m, thread_restricted in rows
         ]
 
     if message_ids:
@@ -261,7 +285,7 @@ def announce_replied(
         lambda: [
             {
                 "conversation": _conversation(conversation),
-                "message": _message(message),
+                "message": _message(message, restricted=conversation.restricted),
                 "delivery": message.delivery_status,
                 "by": _actor(acting_user),
             }
