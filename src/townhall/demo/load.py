@@ -15,6 +15,7 @@ from townhall.conversations.readers import validate_row
 from townhall.conversations.schemas import IngestSummary
 from townhall.core.time import utcnow
 from townhall.demo.generator import BRAND_HANDLE, PLATFORM_WEIGHTS, generate
+from townhall.demo.history import play_history
 from townhall.demo.knowledge import seed_knowledge_base
 from townhall.governance.actions import do_create_user
 from townhall.governance.models import Agency, Department, Organisation, Role, Team
@@ -104,11 +105,15 @@ def load_demo(
         # The shipped ownership policy, also for demo databases created before routing existed.
         ensure_policy(session, org.id)
         org_id = org.id
-    rows = generate(conversations=conversations, end=end or utcnow(), seed=seed)
+    now = end or utcnow()
+    rows = generate(conversations=conversations, end=now, seed=seed)
     parsed = ((number, validate_row(number, row)) for number, row in enumerate(rows, start=1))
     result = ingest_rows(sessions, org_id, parsed, on_batch=on_batch)
     # Understand every message, then route each conversation by its kind.
     process_pending(sessions, org_id)
+    # Who answered the imported replies, and what the team has resolved since.
+    with sessions() as session, session.begin():
+        play_history(session, org_id, seed=seed, now=now)
     # The knowledge base comes after the generated history: automatic answers are for what
     # arrives from now on, not weeks-old questions (whose first response would read "now").
     with sessions() as session, session.begin():
