@@ -110,6 +110,9 @@ class Conversation(Base):
     # SLA sweep finds due warnings with one indexed comparison.
     first_response_warn_at: Mapped[datetime | None]
     resolution_warn_at: Mapped[datetime | None]
+    # Set while the conversation waits on the customer: the resolution clock stands still
+    # (routing.sla_pause moves the due times on by the pause when it runs again).
+    resolution_paused_at: Mapped[datetime | None]
     # Tags (people's, routing rules' and escalation's) live in inbox.models.ConversationTag.
 
 

@@ -35,6 +35,7 @@ from townhall.inbox.models import (
 from townhall.inbox.queries import check_can_receive, open_assignment_count, user_may_see
 from townhall.inbox.workflow import check_transition, is_reopening
 from townhall.integrations import outgoing
+from townhall.routing import sla_pause
 from townhall.routing.actions import do_reroute
 from townhall.routing.auto_assign import after_release
 from townhall.routing.models import Queue, RoutingDecisionRecord
@@ -87,6 +88,7 @@ def do_set_status(
     elif is_reopening(conversation.status, target):
         conversation.resolved_at = None
     conversation.status = target.value
+    sla_pause.on_status_change(session, conversation, before["status"], now)
     session.flush()
     audit.record(
         session,

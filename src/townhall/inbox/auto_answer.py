@@ -34,6 +34,7 @@ from townhall.inbox.models import OutboxItem, OutboxStatus
 from townhall.inbox.workflow import ACTIVE
 from townhall.knowledge.models import AutoAnswer
 from townhall.knowledge.queries import knowledge_base_for, question_text
+from townhall.routing import sla_pause
 from townhall.routing.models import RoutingDecisionRecord
 
 # Chosen on CLINC150 validation data (bench/kb_threshold.py: a KB of 10 example questions
@@ -205,7 +206,9 @@ def auto_answer_pending(
                         created_at=utcnow(),
                     )
                 )
+                previous_status = conversation.status
                 conversation.status = ConversationStatus.PENDING_CUSTOMER.value
+                sla_pause.on_status_change(session, conversation, previous_status, utcnow())
                 session.flush()
         except IntegrityError:
             continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from townhall.routing.escalation import department_id_by_name, department_leads,
 from townhall.routing.models import Queue, SlaEvent
 from townhall.routing.policy import PRIORITIES, Escalation, Policy
 from townhall.routing.queries import active_policy, compiled_policy
+from townhall.routing.sla_pause import resume_reopened
 
 Clock = Literal["first_response", "resolution"]
 Stage = Literal["warning", "breach"]
@@ -93,7 +94,11 @@ def sla_badge(conversation: Conversation, now: datetime | None = None) -> SlaBad
     if conversation.first_response_at is None and conversation.first_response_due_at:
         clock: Clock = "first_response"
         due, warn = conversation.first_response_due_at, conversation.first_response_warn_at
-    elif conversation.resolved_at is None and conversation.resolution_due_at:
+    elif (
+        conversation.resolved_at is None
+        and conversation.resolution_due_at
+        and conversation.resolution_paused_at is None
+    ):
         clock = "resolution"
         due, warn = conversation.resolution_due_at, conversation.resolution_warn_at
     else:
@@ -159,6 +164,8 @@ def _candidates(
             done.is_(None),
             due.is_not(None),
             reached,
+            # A paused resolution clock is not running (see routing.sla_pause).
+            Conversation.resolution_paused_at.is_(None) if clock == "resolution" else true(),
             ~claimed,
         )
         .order_by(due, Conversation.id)
@@ -345,6 +352,8 @@ def sla_sweep(
     if version is None:
         return result
     policy, _ = compiled_policy(version)
+    # Clocks a customer's new message restarted run again before anything is found due.
+    resume_reopened(session, org_id)
     queues_by_name = {
         q.name: q
         for q in session.scalars(
