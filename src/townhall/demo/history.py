@@ -27,6 +27,7 @@ from townhall.governance.models import Role, User
 from townhall.inbox.models import Assignment
 from townhall.routing.auto_assign import auto_assign
 from townhall.routing.models import RoutingDecisionRecord
+from townhall.routing.sla_pause import pause_resolution
 
 # Share of agency-allowed conversations the agency answered (it is the first line there).
 AGENCY_SHARE = 0.75
@@ -168,6 +169,7 @@ def play_history(session: Session, org_id: int, *, seed: int, now: datetime) -> 
                 conversation.status = ConversationStatus.OPEN.value  # waiting on its assignee
             else:
                 conversation.status = ConversationStatus.PENDING_CUSTOMER.value
+                pause_resolution(conversation, ensure_aware(answered[-1].created_at))
             continue
         handled = HANDLED_UNANSWERED.get(kinds.get(conversation.id, ""))
         if handled is None:
