@@ -35,6 +35,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the web app read while ingest writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Up to 64 MB of page cache (SQLite's default is 2 MB) and a checkpoint every ~40 MB of
+    # WAL instead of every 4 MB: a bulk import touches index pages all over the file, and
+    # with the defaults it re-read and re-wrote them on every batch (30,000 items: 226 MB
+    # written and 290 MB read, against 40 MB and 8 MB with these settings and ingest's
+    # batches). Durability is unchanged: every commit is in the WAL before it returns, and
+    # a checkpoint only copies it into the database file.
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()

@@ -298,3 +298,35 @@ def test_direct_messages_from_the_longest_handle_thread_too(
     )
     with sessions() as session:
         assert threads(session) == {frozenset({"d1", "d2"})}
+
+
+def test_jsonl_rows_read_as_decoding_then_validating_reads_them() -> None:
+    """The one-pass JSON path accepts, normalises and refuses exactly what the long path does."""
+    good = item("1", handle="@Ann")
+    lines = [
+        json.dumps(good),
+        json.dumps({**good, "author": {"handle": "Bob", "followers": True}}),
+        json.dumps({**good, "author": {"handle": "Bob", "followers": 1.0}}),
+        json.dumps({**good, "text": "a\u0000b", "created_at": 1_700_000_000}),
+        json.dumps({**good, "in_reply_to": " ", "url": ""}),
+        json.dumps(good)[:-1] + ', "external_id": "2"}',  # a repeated key: the last one wins
+        json.dumps({**good, "text": "lone \ud800 surrogate"}),
+        json.dumps({**good, "author": {"handle": "Bob", "followers": float("nan")}}),
+        json.dumps(good).replace('"text": "', '"text": "\t'),  # a raw control character
+        json.dumps(good)[:-1] + ",}",
+        json.dumps(good) + " extra",
+        json.dumps([good]),
+        json.dumps({**good, "created_at": "2026-10-01T10:00:00"}),
+        json.dumps({**good, "external_id": 7}),
+    ]
+
+    def long_path(number: int, line: str) -> InboundItem | RowError:
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return RowError(line=number, field=None, reason=f"invalid JSON: {exc.msg}")
+        return validate_row(number, data)
+
+    expected = [(n, long_path(n, line)) for n, line in enumerate(lines, start=1)]
+    assert list(read_jsonl(line.encode() for line in lines)) == expected
+    assert sum(isinstance(parsed, InboundItem) for _, parsed in expected) == 6

@@ -58,7 +58,9 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
         ids = [
             row[0]
             for row in connection.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                # The sequence is looked up once (a sub-select), not once per reserved id.
+                "SELECT nextval((SELECT pg_get_serial_sequence(%s, 'id')::regclass)) "
+                "FROM generate_series(1, %s)",
                 (name, count),
             )
         ]

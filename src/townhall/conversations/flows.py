@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO, TypeVar, cast
 
@@ -16,7 +18,12 @@ from townhall.conversations.ingest import store_items
 from townhall.conversations.readers import FileFormat, ParsedRow, read_file
 from townhall.conversations.schemas import InboundItem, IngestSummary, RowError
 
-BATCH_SIZE = 2000
+# Rows per transaction. Each commit rewrites every index page the batch touched, and new
+# conversations land all over the inbox indexes (ordered by last activity), so a commit costs
+# about the size of those indexes: at 100,000 items, batches of 10,000 wrote 320 MB on
+# SQLite where batches of 2,000 wrote 840 MB. A kill loses at most one uncommitted batch,
+# which a re-run stores (ingest is idempotent).
+BATCH_SIZE = 10_000
 _T = TypeVar("_T")
 
 
@@ -87,15 +94,44 @@ def _read_ahead(batches: Iterator[_T], depth: int = 1) -> Iterator[_T]:
         thread.join()
 
 
+@contextmanager
+def _young_collections_only() -> Iterator[None]:
+    """Run the cyclic garbage collector between batches only, and only on young objects.
+
+    A batch allocates tens of thousands of tuples and models that reference counting frees;
+    left on, the collector ran hundreds of times per 30,000 items, each time also walking
+    the long-lived objects (models, metadata, the next batch): about a sixth of ingest time.
+    Collecting the young generations after every batch still frees any cycle a batch left.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _refresh_statistics(sessions: sessionmaker[Session]) -> None:
     """Let PostgreSQL's planner see the tables grow during a bulk import.
 
     Autovacuum analyses only every minute or so; until then the planner believes the tables
     are as small as when the import began and picks scans that get slower with every batch.
+    Only the columns ingest's own look-ups filter on are analysed (the row counts are always
+    refreshed): statistics of the long text columns cost most and ingest never needs them.
+    A partial ANALYZE leaves autovacuum's count of changes alone, so it still analyses
+    every column soon after.
     """
     with sessions() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("ANALYZE message, conversation, contact_identity, contact"))
+            session.execute(
+                text(
+                    "ANALYZE message (org_id, platform, external_id),"
+                    " conversation (org_id, platform, thread_key),"
+                    " contact_identity (org_id, platform, handle),"
+                    " contact (org_id)"
+                )
+            )
 
 
 def ingest_rows(
@@ -109,21 +145,24 @@ def ingest_rows(
 ) -> FileIngestResult:
     """Store good rows batch by batch (one transaction each) and report every bad row."""
     result = FileIngestResult()
-    for number, (items, errors) in enumerate(_read_ahead(_batches(rows, batch_size)), start=1):
-        for error in errors:
-            result.errors.append(error)
-            if on_error:
-                on_error(error)
-        batch = IngestSummary(rejected=len(errors))
-        if items:
-            with sessions() as session, session.begin():
-                batch.add(store_items(session, org_id, items))
-        # Counted only after the commit: what is reported is what is durable.
-        result.summary.add(batch)
-        if number & (number - 1) == 0:  # after batches 1, 2, 4, 8, ...
-            _refresh_statistics(sessions)
-        if on_batch:
-            on_batch(batch)
+    batches = _read_ahead(_batches(rows, batch_size))
+    with _young_collections_only():
+        for number, (items, errors) in enumerate(batches, start=1):
+            for error in errors:
+                result.errors.append(error)
+                if on_error:
+                    on_error(error)
+            batch = IngestSummary(rejected=len(errors))
+            if items:
+                with sessions() as session, session.begin():
+                    batch.add(store_items(session, org_id, items))
+            # Counted only after the commit: what is reported is what is durable.
+            result.summary.add(batch)
+            if number & (number - 1) == 0:  # after batches 1, 2, 4, 8, ...
+                _refresh_statistics(sessions)
+            if on_batch:
+                on_batch(batch)
+            gc.collect(1)
     return result
 
 

@@ -48,6 +48,16 @@ def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[ParsedRow]:
         if not line.strip():
             continue
         try:
+            # pydantic-core parses and validates in one pass, about twice as fast as json.loads
+            # then model_validate. A row it refuses (it accepts no row json.loads would refuse)
+            # goes the long way below, so every error is reported exactly as before.
+            item = InboundItem.model_validate_json(line)
+        except ValidationError:
+            pass
+        else:
+            yield number, item
+            continue
+        try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             yield number, RowError(line=number, field=None, reason=f"invalid JSON: {exc.msg}")
