@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from factories import CountingUnderstander
 from townhall import db, migrations
 from townhall.analytics.views import forget_dashboards
+from townhall.channels.webhook import forget_channels
 from townhall.inbox.presence import registry as presence_registry
 from townhall.knowledge.queries import forget_knowledge_bases
 from townhall.models import Base
@@ -113,6 +114,7 @@ def engine(database_url: str, _engines: dict[str, Engine]) -> Engine:
     presence_registry.clear()
     forget_knowledge_bases()
     forget_dashboards()
+    forget_channels()
     return engine
 
 

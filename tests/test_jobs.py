@@ -111,3 +111,23 @@ def test_wake_ups_are_debounced_to_one_delayed_job_per_organisation(redis_namesp
     time.sleep(get_settings().wake_debounce_ms / 1000 + 0.1)
     jobs.wake(1)
     assert client.hlen(f"{redis_namespace}:townhall.DQ.msgs") == 3
+
+
+def test_a_window_opened_by_another_process_is_respected_and_then_remembered(
+    redis_namespace: str,
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    # Another web process's wake-up: its key, and its delayed job (not in this test).
+    client.set(f"{redis_namespace}:wake:7", b"1", px=get_settings().wake_debounce_ms)
+    jobs.wake(7)
+    assert client.hlen(f"{redis_namespace}:townhall.DQ.msgs") == 0
+    # Within that window this process does not even ask Redis again.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jobs.get_broker(), "client", None)
+        for _ in range(20):
+            jobs.wake(7)
+    time.sleep(get_settings().wake_debounce_ms / 1000 + 0.1)
+    jobs.wake(7)
+    assert client.hlen(f"{redis_namespace}:townhall.DQ.msgs") == 1

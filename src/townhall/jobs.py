@@ -146,6 +146,9 @@ class Sweeper:
 _broker: Any = None
 _broker_lock = threading.Lock()
 _local_sweeper: Sweeper | None = None
+# Wake-up key → monotonic time until which its window (and so its delayed job) is known to be
+# open: a delivery committed before then is seen by that job.
+_known_windows: dict[str, float] = {}
 
 
 def redis_enabled() -> bool:
@@ -155,6 +158,8 @@ def redis_enabled() -> bool:
 def get_broker() -> Any:
     """The process's Dramatiq broker on Redis, with the wake-up actor declared on it."""
     global _broker
+    if _broker is not None:  # every accepted delivery asks: no lock once it exists
+        return _broker
     with _broker_lock:
         if _broker is None:
             _broker = _make_broker()
@@ -219,6 +224,8 @@ def wake(org_id: int, *, force: bool = False) -> None:
     Debounced: the first wake-up in a window of ``TOWNHALL_WAKE_DEBOUNCE_MS`` per organisation
     sends one job, delayed to the end of the window, so it sees everything committed in the
     window; the others do nothing. 50,000 deliveries make a few hundred jobs, not 50,000.
+    The process remembers until when a window it saw in Redis lasts, so the others do not even
+    ask Redis: one round trip per window and process instead of one per delivery.
     """
     settings = get_settings()
     if not settings.redis_url:
@@ -229,6 +236,16 @@ def wake(org_id: int, *, force: bool = False) -> None:
     window = settings.wake_debounce_ms
     if not force:
         key = f"{settings.redis_namespace}:wake:{org_id}"
-        if not broker.client.set(key, b"1", nx=True, px=window):
+        asked_at = time.monotonic()
+        if _known_windows.get(key, 0.0) > asked_at:
+            return
+        pipe = broker.client.pipeline(transaction=False)
+        pipe.set(key, b"1", nx=True, px=window)
+        pipe.pttl(key)
+        created, remaining_ms = pipe.execute()
+        if remaining_ms > 0:
+            # Measured from before the request, so never later than the key really expires.
+            _known_windows[key] = asked_at + remaining_ms / 1000
+        if not created:
             return
     broker.get_actor(ACTOR).send_with_options(args=(org_id,), delay=window)

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from types import FrameType
 
 from townhall import db
@@ -43,6 +44,16 @@ class EmbeddedWorker(Sweeper):
         super().stop(timeout)
 
 
+def _load_models() -> None:
+    """Load the understanding models before taking work, so "worker started" means ready and
+    the first batch does not wait seconds for them (nor do jobs time out meanwhile)."""
+    from townhall.understanding import get_understander
+
+    started = time.perf_counter()
+    get_understander().understand(["warming up: is my flight on time?"])
+    log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 1)})
+
+
 def run_worker(threads: int) -> None:
     """Run until SIGTERM or SIGINT: Dramatiq consumers (with Redis) and the periodic sweep.
 
@@ -60,6 +71,7 @@ def run_worker(threads: int) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    _load_models()
 
     worker = None
     if settings.redis_url:

@@ -168,6 +168,38 @@ def test_a_rotated_secret_refuses_the_old_one(
     assert deliver(client, rotated, body).status_code == 202
 
 
+def test_a_rotated_secret_refuses_the_old_one_even_after_the_channel_was_remembered(
+    client: TestClient, channel: Channel, sessions: sessionmaker[Session]
+) -> None:
+    from townhall.channels.actions import do_rotate_webhook_secret
+
+    assert deliver(client, channel, payload(item("1"))).status_code == 202  # now remembered
+    with sessions() as session, session.begin():
+        _account, new_secret = do_rotate_webhook_secret(session, channel.key)
+    old = deliver(client, channel, payload(item("2")))
+    assert old.status_code == 401, old.text
+    assert deliver(client, channel, payload(item("1"))).status_code == 401  # even a duplicate
+    rotated = Channel(id=channel.id, key=channel.key, secret=new_secret)
+    assert deliver(client, rotated, payload(item("2"))).json()["status"] == "accepted"
+    # And the other way round: the new secret is remembered, the old one still refused.
+    assert deliver(client, channel, payload(item("3"))).status_code == 401
+    assert events(sessions) == 2
+
+
+def test_a_channel_whose_webhooks_were_switched_off_refuses_deliveries_at_once(
+    client: TestClient, channel: Channel, sessions: sessionmaker[Session]
+) -> None:
+    from townhall.channels.models import ChannelAccount
+
+    assert deliver(client, channel, payload(item("1"))).status_code == 202
+    with sessions() as session, session.begin():
+        session.get_one(ChannelAccount, channel.id).webhook_secret = None
+    response = deliver(client, channel, payload(item("2")))
+    assert response.status_code == 401
+    assert "unknown channel" in response.json()["detail"]
+    assert events(sessions) == 1
+
+
 def test_an_oversized_body_gets_413(
     client: TestClient, channel: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -195,3 +195,16 @@ def test_a_change_is_committed_before_it_is_acknowledged(
     assert response.status_code == 503, response.status_code
     with sessions() as session:
         assert session.get_one(User, org.users["cs"].id).availability == "on_shift"
+
+
+def test_every_response_carries_the_security_headers(client: TestClient) -> None:
+    from townhall.web import SECURITY_HEADERS
+
+    for response in (
+        client.get("/login"),
+        client.get("/inbox"),  # a redirect
+        client.get("/api/v1/conversations"),  # a 401
+        client.post("/hooks/nope", content=b"{}"),  # the webhook's own JSON answer
+    ):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value, (response.request.url, name)

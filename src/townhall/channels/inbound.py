@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Select, Table, and_, bindparam, exists, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from townhall.channels.base import Connector
-from townhall.channels.models import InboundEvent, InboundEventStatus
+from townhall.channels.models import ChannelAccount, InboundEvent, InboundEventStatus
 from townhall.conversations.schemas import InboundItem
 from townhall.core.time import utcnow
 
@@ -132,4 +132,91 @@ def record_event(
         )
     )
     assert existing is not None  # the conflicting row is committed or we would have waited
+    return existing, True
+
+
+@dataclass(frozen=True)
+class DeliveryChannel:
+    """What the webhook knows of a channel when it checks a delivery (maybe remembered)."""
+
+    id: int
+    org_id: int
+    platform: str
+    connector: str
+    secret: str
+
+
+_ACCOUNTS = cast(Table, ChannelAccount.__table__)
+# The channel is still exactly as the caller saw it when it checked the delivery.
+_CHANNEL_UNCHANGED = and_(
+    _ACCOUNTS.c.id == bindparam("channel_id"),
+    _ACCOUNTS.c.webhook_secret == bindparam("secret"),
+    _ACCOUNTS.c.platform == bindparam("platform"),
+    _ACCOUNTS.c.connector == bindparam("connector"),
+)
+_EVENT_FROM_CHANNEL: Select[Any] = select(
+    _ACCOUNTS.c.org_id,
+    _ACCOUNTS.c.id,
+    bindparam("external_id", type_=_EVENTS.c.external_id.type),
+    bindparam("body", type_=_EVENTS.c.body.type),
+    bindparam("received_at", type_=_EVENTS.c.received_at.type),
+    literal(InboundEventStatus.PENDING.value, _EVENTS.c.status.type),
+    literal(0, _EVENTS.c.attempts.type),
+).where(_CHANNEL_UNCHANGED)
+_STORE_DELIVERY = {
+    name: insert(_EVENTS)
+    .from_select(
+        [
+            "org_id",
+            "channel_account_id",
+            "external_id",
+            "body",
+            "received_at",
+            "status",
+            "attempts",
+        ],
+        _EVENT_FROM_CHANNEL,
+    )
+    .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
+    .returning(_EVENTS.c.id)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_FIND_DELIVERY = select(
+    select(_EVENTS.c.id)
+    .where(
+        _EVENTS.c.channel_account_id == bindparam("channel_id"),
+        _EVENTS.c.external_id == bindparam("external_id"),
+    )
+    .scalar_subquery(),
+    exists().where(_CHANNEL_UNCHANGED),
+)
+
+
+def record_delivery(
+    connection: Connection, channel: DeliveryChannel, *, external_id: str, body: str
+) -> tuple[int, bool] | None:
+    """Store a delivery once, in one statement; returns (event id, whether it was a duplicate).
+
+    Run on an autocommit connection, the insert is its own transaction: one round trip stores
+    and commits the delivery. The insert copies the channel's row and checks its secret,
+    platform and connector, so a delivery verified with a remembered secret stores nothing
+    once the secret was rotated (or the channel changed): None tells the caller to look again.
+    """
+    params = {
+        "channel_id": channel.id,
+        "secret": channel.secret,
+        "platform": channel.platform,
+        "connector": channel.connector,
+        "external_id": external_id,
+    }
+    statement = _STORE_DELIVERY[connection.dialect.name]
+    event_id = connection.scalar(statement, {**params, "body": body, "received_at": utcnow()})
+    if event_id is not None:
+        return event_id, False
+    # Rare: a duplicate (the conflicting row is committed, or the insert would have waited),
+    # or the channel changed since the caller read it.
+    existing, unchanged = connection.execute(_FIND_DELIVERY, params).one()
+    if not unchanged:
+        return None
+    assert existing is not None
     return existing, True

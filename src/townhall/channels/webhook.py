@@ -17,17 +17,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from townhall import db, jobs
 from townhall.channels.inbound import (
+    DeliveryChannel,
     DeliveryRejected,
     Problem,
     delivery_external_id,
     parse_delivery,
-    record_event,
+    record_delivery,
 )
 from townhall.channels.models import ChannelAccount
 from townhall.channels.registry import get_connector
@@ -59,8 +60,42 @@ def _malformed(problems: list[Problem]) -> Outcome:
     return Outcome(400, "malformed", {"detail": [p.as_dict() for p in problems]})
 
 
+# Channel key → what checking its deliveries needs, read once and then reused: a delivery then
+# costs one statement. A remembered entry cannot outlive a change: the insert checks that the
+# channel still has this secret, platform and connector (``record_delivery``), and a signature
+# that fails against a remembered secret is checked again against the database's.
+_channels: dict[str, DeliveryChannel] = {}
+CHANNEL_CACHE_SIZE = 10_000
+
+
+def forget_channels() -> None:
+    """Drop every remembered channel (tests reuse ids in emptied tables)."""
+    _channels.clear()
+
+
+def _read_channel(connection: Connection, channel_key: str) -> DeliveryChannel | None:
+    row = connection.execute(
+        select(
+            ChannelAccount.id,
+            ChannelAccount.org_id,
+            ChannelAccount.platform,
+            ChannelAccount.connector,
+            ChannelAccount.webhook_secret,
+        ).where(ChannelAccount.key == channel_key)
+    ).one_or_none()
+    # A channel without a secret accepts no webhooks; not remembered, so enabling it works.
+    if row is None or not row.webhook_secret:
+        _channels.pop(channel_key, None)
+        return None
+    channel = DeliveryChannel(row.id, row.org_id, row.platform, row.connector, row.webhook_secret)
+    if len(_channels) >= CHANNEL_CACHE_SIZE:
+        _channels.clear()
+    _channels[channel_key] = channel
+    return channel
+
+
 def handle_delivery(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     channel_key: str,
     body: bytes,
     timestamp: str | None,
@@ -71,42 +106,61 @@ def handle_delivery(
     """Everything the webhook decides, without HTTP: tests call it directly."""
     if not _KEY.match(channel_key):
         return _unauthorised("unknown_channel", UNKNOWN_CHANNEL)
-    # One session and one transaction for the lookup and the insert: a delivery costs one
-    # connection checkout and a handful of round trips.
-    with sessions() as session, session.begin():
-        account = session.execute(
-            select(
-                ChannelAccount.id,
-                ChannelAccount.org_id,
-                ChannelAccount.platform,
-                ChannelAccount.connector,
-                ChannelAccount.webhook_secret,
-            ).where(ChannelAccount.key == channel_key)
-        ).one_or_none()
-        # Keys are random (96 bits), so saying "unknown" reveals nothing worth probing for.
-        if account is None or not account.webhook_secret:
-            return _unauthorised("unknown_channel", UNKNOWN_CHANNEL)
+    # Autocommit: the insert is the delivery's only statement and its own transaction, so a
+    # delivery costs one round trip (the commit's WAL flush included) once its channel is known.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        remembered = _channels.get(channel_key)
+        # A remembered channel that turns out changed is read again, once; a channel that
+        # changes again in between is simply refused (the sender retries).
+        for channel in (remembered, None) if remembered else (None,):
+            channel = channel or _read_channel(connection, channel_key)
+            # Keys are random (96 bits), so saying "unknown" reveals nothing worth probing for.
+            if channel is None:
+                return _unauthorised("unknown_channel", UNKNOWN_CHANNEL)
+            try:
+                signing.verify(channel.secret, body, timestamp, signature, now=now)
+            except signing.SignatureInvalid as exc:
+                if channel is remembered:
+                    continue  # perhaps signed with a secret rotated since: read it again
+                return _unauthorised("bad_signature", str(exc))
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return _malformed([Problem("body", f"is not valid UTF-8 ({exc.reason})")])
+            try:
+                items = parse_delivery(get_connector(channel.connector), channel.platform, text)
+            except DeliveryRejected as exc:
+                if channel is remembered:
+                    continue  # perhaps the channel's connector or platform changed
+                return _malformed(exc.problems)
+            stored = record_delivery(
+                connection, channel, external_id=delivery_external_id(items), body=text
+            )
+            if stored is None:
+                continue  # the channel changed since it was read: read it again
+            event_id, duplicate = stored
+            status = "duplicate" if duplicate else "accepted"
+            return Outcome(202, status, {"status": status, "event_id": event_id}, channel.org_id)
+    _channels.pop(channel_key, None)
+    return _unauthorised("bad_signature", "the channel changed while this delivery was checked")
+
+
+def _accept(engine: Engine, channel_key: str, body: bytes, headers: Headers) -> Outcome:
+    """Handle a delivery and, once it is committed, wake the workers: one trip to a thread."""
+    outcome = handle_delivery(
+        engine,
+        channel_key,
+        body,
+        headers.get(signing.TIMESTAMP_HEADER),
+        headers.get(signing.SIGNATURE_HEADER),
+    )
+    if outcome.result == "accepted" and outcome.org_id is not None:
         try:
-            signing.verify(account.webhook_secret, body, timestamp, signature, now=now)
-        except signing.SignatureInvalid as exc:
-            return _unauthorised("bad_signature", str(exc))
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return _malformed([Problem("body", f"is not valid UTF-8 ({exc.reason})")])
-        try:
-            items = parse_delivery(get_connector(account.connector), account.platform, text)
-        except DeliveryRejected as exc:
-            return _malformed(exc.problems)
-        event_id, duplicate = record_event(
-            session,
-            org_id=account.org_id,
-            channel_account_id=account.id,
-            external_id=delivery_external_id(items),
-            body=text,
-        )
-    status = "duplicate" if duplicate else "accepted"
-    return Outcome(202, status, {"status": status, "event_id": event_id}, account.org_id)
+            jobs.wake(outcome.org_id)
+        except Exception:
+            # Stored and committed: the periodic sweep picks it up even without the wake-up.
+            log.warning("could not wake the workers", exc_info=True)
+    return outcome
 
 
 def _too_large(limit: int) -> Outcome:
@@ -153,23 +207,12 @@ async def receive_delivery(channel: str, request: Request) -> JSONResponse:
             outcome = _too_large(limit)
         else:
             outcome = await run_in_threadpool(
-                handle_delivery,
-                db.session_factory(),
-                channel,
-                body,
-                request.headers.get(signing.TIMESTAMP_HEADER),
-                request.headers.get(signing.SIGNATURE_HEADER),
+                _accept, db.get_engine(), channel, body, request.headers
             )
     except Exception:
         # The database or the network failed us, not the sender: ask them to retry.
         log.exception("webhook delivery could not be stored", extra={"channel": channel})
         outcome = Outcome(503, "error", {"detail": "temporarily unavailable, retry later"})
-    if outcome.result == "accepted" and outcome.org_id is not None:
-        try:
-            await run_in_threadpool(jobs.wake, outcome.org_id)
-        except Exception:
-            # Stored and committed: the periodic sweep picks it up even without the wake-up.
-            log.warning("could not wake the workers", exc_info=True)
     webhook_deliveries.labels(outcome.result).inc()
     webhook_seconds.observe(time.perf_counter() - started)
     headers = {"Retry-After": "5"} if outcome.status_code == 503 else None
