@@ -271,9 +271,8 @@ def main() -> None:
                     "--csv",
                     csv_prefix,
                     "--only-summary",
-                    # Statistics start once every person has been started (and is signing
-                    # in): the figures are for working the inbox, not for the sign-ins.
-                    "--reset-stats",
+                    # No --reset-stats: the locustfile starts the page statistics over itself
+                    # once every person has signed in, and keeps the sign-ins' own figures.
                     "--loglevel",
                     "WARNING",
                 ],
@@ -329,7 +328,13 @@ def report(
         }
         for row in stats
     ]
-    inbox_times = [p for p in pages if p["page"].startswith("/inbox") and "search" not in p["page"]]
+    inbox_times = [
+        p
+        for p in pages
+        if p["page"].startswith("/inbox")
+        and "search" not in p["page"]
+        and "sign-in" not in p["page"]
+    ]
     list_all = query.all_list()
     queries = [
         {

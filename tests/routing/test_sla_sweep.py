@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from townhall.cli import app
 from townhall.contacts.models import Contact
 from townhall.conversations.models import Conversation
+from townhall.conversations.queries import InboxFilters, list_inbox
 from townhall.core.time import ensure_aware
 from townhall.governance.audit import verify
 from townhall.governance.models import AuditEvent, User
@@ -22,7 +23,7 @@ from townhall.inbox.tags import tags_for
 from townhall.routing.actions import route_pending
 from townhall.routing.flows import run_clocks
 from townhall.routing.models import RoutingDecisionRecord, SlaEvent
-from townhall.routing.sla_sweep import sla_badge, sla_sweep
+from townhall.routing.sla_sweep import sla_badge, sla_badges, sla_sweep
 
 from .automation import arrive, make_team
 
@@ -78,6 +79,28 @@ def test_warning_at_the_policy_share_notifies_assignee_and_lead_once(
         actions = session.scalars(select(AuditEvent.action)).all()
         assert actions.count("conversation.sla_warning") == 1
         assert verify(session, team.org.id) == []
+
+
+def test_inbox_list_badges_read_the_clocks_its_rows_carry(
+    sessions: sessionmaker[Session],
+) -> None:
+    team = make_team(sessions)
+    conversation_id = arrive(sessions, team, "w")
+    conversation = _conversation(sessions, conversation_id)
+    warn_at = ensure_aware(conversation.first_response_warn_at)  # type: ignore[arg-type]
+    due = ensure_aware(conversation.first_response_due_at)  # type: ignore[arg-type]
+    with sessions() as session:
+        lead = session.get_one(User, team.users["cs_lead"].id)
+        rows = list_inbox(session, lead, InboxFilters()).rows
+    assert [row.id for row in rows] == [conversation_id]
+    for now, status in (
+        (warn_at - timedelta(seconds=1), "ok"),
+        (warn_at + timedelta(seconds=1), "warning"),
+        (due + timedelta(seconds=1), "breached"),
+    ):
+        badges = sla_badges(rows, now)
+        assert badges == {conversation_id: sla_badge(conversation, now)}
+        assert badges[conversation_id].status == status
 
 
 def test_breach_raises_priority_tags_notifies_and_moves_to_the_escalation_queue(

@@ -46,6 +46,14 @@ class InboxRow:
     department_name: str | None
     restricted: bool
     agency_allowed: bool
+    # The SLA clocks, so the list shows each row's badge (routing.sla_sweep.sla_badges)
+    # without loading the conversations a second time.
+    first_response_at: datetime | None
+    first_response_due_at: datetime | None
+    first_response_warn_at: datetime | None
+    resolved_at: datetime | None
+    resolution_due_at: datetime | None
+    resolution_warn_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,12 @@ def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage
                 Department.name,
                 Conversation.restricted,
                 Conversation.agency_allowed,
+                Conversation.first_response_at,
+                Conversation.first_response_due_at,
+                Conversation.first_response_warn_at,
+                Conversation.resolved_at,
+                Conversation.resolution_due_at,
+                Conversation.resolution_warn_at,
             )
             .outerjoin(Contact, Contact.id == Conversation.contact_id)
             .outerjoin(Queue, Queue.id == Conversation.queue_id)

@@ -9,7 +9,7 @@ operation adds one row that lists what changed and what was skipped.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -64,7 +64,9 @@ class BulkChoices:
     may_assign_others: bool
 
 
-def bulk_choices(session: Session, user: User) -> BulkChoices:
+def bulk_choices(session: Session, user: User, queues: Sequence[Queue]) -> BulkChoices:
+    """People and queues the bulk bar offers; ``queues`` are the organisation's active queues
+    by name, which the inbox page has already read for its sidebar."""
     if not can_act(user):
         return BulkChoices([], [], False)
     people = [
@@ -76,14 +78,7 @@ def bulk_choices(session: Session, user: User) -> BulkChoices:
         )
         if can_act(u)
     ]
-    queues = list(
-        session.scalars(
-            select(Queue)
-            .where(Queue.org_id == user.org_id, Queue.retired_at.is_(None))
-            .order_by(Queue.name)
-        )
-    )
-    return BulkChoices(people, queues, not user.is_agency)
+    return BulkChoices(people, list(queues), not user.is_agency)
 
 
 def parse_conversation_ids(values: list[str]) -> list[int]:

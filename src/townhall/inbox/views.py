@@ -74,20 +74,21 @@ def inbox(
         page=page,
     )
     result = list_inbox(session, user, filters)
+    queues = session.scalars(
+        select(Queue)
+        .where(Queue.org_id == user.org_id, Queue.retired_at.is_(None))
+        .order_by(Queue.name)
+    ).all()
     context = {
         "user": user,
         "csrf_token": principal.csrf_token,
         "page": result,
         "filters": filters,
         "statuses": [s.value for s in ConversationStatus],
-        "queues": session.scalars(
-            select(Queue)
-            .where(Queue.org_id == user.org_id, Queue.retired_at.is_(None))
-            .order_by(Queue.name)
-        ).all(),
+        "queues": queues,
         "query": {"status": status, "queue": queue, "platform": platform, "q": q},
-        "sla": sla_badges(session, [row.id for row in result.rows]),
-        "bulk": bulk_choices(session, user),
+        "sla": sla_badges(result.rows),
+        "bulk": bulk_choices(session, user, queues),
     }
     template = "inbox/_rows.html" if request.headers.get("HX-Request") else "inbox/list.html"
     return templates.TemplateResponse(request, template, context)
