@@ -54,6 +54,7 @@ class InboxRow:
     resolved_at: datetime | None
     resolution_due_at: datetime | None
     resolution_warn_at: datetime | None
+    resolution_paused_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage
                 Conversation.resolved_at,
                 Conversation.resolution_due_at,
                 Conversation.resolution_warn_at,
+                Conversation.resolution_paused_at,
             )
             .outerjoin(Contact, Contact.id == Conversation.contact_id)
             .outerjoin(Queue, Queue.id == Conversation.queue_id)
