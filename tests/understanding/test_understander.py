@@ -94,6 +94,21 @@ def test_risk_kinds_flags_and_urgency() -> None:
     assert "offensive" in offensive.risk_flags
 
 
+def test_press_and_sales_phrasing_win_by_the_guides_priority() -> None:
+    press, lead, customer = get_understander().understand(
+        [
+            "@acme Evening Post producer here: could your CEO do an interview on the layoffs?",
+            "@acme can you send us a quote for a group booking of 30 people in June?",
+            "@acme I'm going to talk to a reporter about how you treated me, disgraceful",
+        ]
+    )
+    assert press.intent == "press_inquiry"
+    assert press.urgency == "high"
+    assert lead.intent == "sales_lead"
+    # A customer threatening to go to the press is complaining, not asking as the press.
+    assert customer.intent == "complaint"
+
+
 def test_language() -> None:
     en, es, fr, unknown = get_understander().understand(
         [

@@ -1,4 +1,4 @@
-"""Pattern signals for risk flags and urgency that must not depend on a statistical model alone."""
+"""Pattern signals for risk flags, a few unmistakable kinds of conversation, and urgency."""
 
 from __future__ import annotations
 
@@ -53,6 +53,50 @@ _FLAGS: dict[str, re.Pattern[str]] = {
     ),
 }
 
+# Kinds of conversation the guide defines by who is writing or what they ask for, where a
+# few words settle it (a producer asking for an interview, a buyer asking for a group quote)
+# but the statistical model, trained mostly on customers' tweets, hesitates.
+_KINDS: dict[str, tuple[re.Pattern[str], ...]] = {
+    # Both: someone from the media (or writing a story) and an ask (comment, interview...);
+    # "I'll talk to a reporter about this" is a customer's complaint, so no bare "talk to",
+    # and a producer or editor must introduce themselves ("editor at", "producer:"), not
+    # be the photo editor in an app.
+    "press_inquiry": (
+        re.compile(
+            r"\b(journalists?|reporters?|correspondents?|newsdesk|news desk|news crew|newsroom"
+            r"|(producer|editor)s?(\s+(here|at|with|from|for)|\s*:\s*(?=\w))|podcast(er| host)"
+            r"|blogger|documentary (team|crew|maker)|freelance writer"
+            r"|(radio|tv|television) (show|station)"
+            r"|writing (a|an|my|our) (piece|article|story|feature|report|column)|writing for"
+            r"|working on (a|an) (piece|article|story|feature|report|documentary|segment)"
+            r"|press (enquiry|inquiry)|media (request|enquiry|inquiry))\b",
+            re.I,
+        ),
+        re.compile(
+            r"\b(comment|statement|interview\w*|quote|on (the )?record|spokes(person|man|woman)"
+            r"|press (contact|office|team|kit)|media relations|(official|your) response"
+            r"|(get|be|put me) in touch|(a few|some) questions|confirm|join us|appear on"
+            r"|who (can|should|do) i (contact|email|speak|talk|ask)|who handles|deadline"
+            r"|publishing)\b",
+            re.I,
+        ),
+    ),
+    "sales_lead": (
+        re.compile(
+            r"\b((get|send|need|want|like|request|give)( me| us)? (a |an )?(quote|estimate)"
+            r"|(^|a |an )quote (for|on)|pricing for|group (rate|fare|discount|deal)s?"
+            r"|(make|book|do|want|like|need) (a )?group (booking|reservation)"
+            r"|corporate (rate|discount|deal)s?|bulk (order|purchase|discount|pricing)"
+            r"|(someone|somebody) (from|in) (your )?sales|(talk|speak) to (your |a )?sales"
+            r"|ready to (book|buy|order|purchase|sign up)"
+            r"|(price|cost|rate|pricing|quote)s? for (a |an )?(group|team|party|family) of"
+            r"|how much (for|is|would|does)\b.{0,40}\b\d+ (people|users|seats|licen[cs]es|rooms"
+            r"|units|guests|staff|employees|students))\b",
+            re.I,
+        ),
+    ),
+}
+
 _URGENT = re.compile(
     r"\b(urgent\w*|asap|emergency|immediately|right now|stranded|stuck (at|in|on)"
     r"|missed (my|the) (connection|flight)|medical|hospital|can'?t breathe|help!+|sos)\b",
@@ -63,6 +107,11 @@ _URGENT = re.compile(
 def pattern_flags(text: str) -> set[str]:
     """The risk flags whose unambiguous phrasing appears in the text."""
     return {flag for flag, pattern in _FLAGS.items() if pattern.search(text)}
+
+
+def kind_signals(text: str) -> set[str]:
+    """The kinds of conversation whose unmistakable phrasing appears in the text."""
+    return {kind for kind, patterns in _KINDS.items() if all(p.search(text) for p in patterns)}
 
 
 def sounds_urgent(text: str) -> bool:

@@ -15,7 +15,7 @@ from townhall.core.taxonomy import INTENTS, RISK_FLAGS, SENTIMENTS, URGENCIES
 from townhall.understanding.embeddings import ARTEFACTS, STATIC_FILE, StaticEncoder
 from townhall.understanding.features import Featuriser, LinearHead, load_npz
 from townhall.understanding.language import detect_languages
-from townhall.understanding.risk import pattern_flags, sounds_urgent
+from townhall.understanding.risk import kind_signals, pattern_flags, sounds_urgent
 from townhall.understanding.seeds import SEED_EXAMPLES
 
 HEADS_FILE = ARTEFACTS / "heads.npz"
@@ -242,7 +242,9 @@ class Understander:
             if offensive[i] >= OFFENSIVE_THRESHOLD:
                 flags.add("offensive")
             sentiment = cls[int(sent[i].argmax())]
-            intent, confidence = self._decide_intent(intents[i], flags, sentiment)
+            intent, confidence = self._decide_intent(
+                intents[i], flags, kind_signals(text), sentiment
+            )
             fixed_intent = intent_fix[i]
             if fixed_intent is not None:
                 intent, confidence = fixed_intent
@@ -270,7 +272,7 @@ class Understander:
         return out
 
     def _decide_intent(
-        self, probs: np.ndarray, flags: set[str], sentiment: str
+        self, probs: np.ndarray, flags: set[str], signals: set[str], sentiment: str
     ) -> tuple[str, float]:
         for flag, intent in _PATTERN_INTENTS.items():
             if flag in flags and intent in self.intents:
@@ -290,6 +292,10 @@ class Understander:
             and "complaint" in self.intents
         ):
             best = "complaint"
+        # An unmistakable press or sales phrasing wins over any kind the guide ranks lower.
+        for intent in self.intents[: self.intents.index(best)]:
+            if intent in signals:
+                return intent, max(0.9, float(probs[self.intents.index(intent)]))
         col = self.intents.index(best)
         return best, float(probs[col])
 
