@@ -68,6 +68,23 @@ def test_an_agent_works_a_conversation_through_the_forms(
     assert response.status_code == 422
 
 
+def test_the_inbox_list_shows_who_has_each_conversation(
+    client: TestClient, world: InboxWorld
+) -> None:
+    csrf = login(client, "cs@demo.example")
+    cid = world.conversation_id
+
+    def assignee() -> str:
+        page = client.get("/inbox")
+        row = page.text.split(f'data-href="/conversations/{cid}"', 1)[1].split("</tr>", 1)[0]
+        return row.split('data-testid="assignee">', 1)[1].split("</td>", 1)[0]
+
+    assert "unassigned" in assignee()
+    response = client.post(f"/conversations/{cid}/claim", data={"csrf_token": csrf})
+    assert response.status_code == 303
+    assert assignee() == world.users["cs"].name
+
+
 def test_forms_need_the_csrf_token(client: TestClient, world: InboxWorld) -> None:
     login(client, "cs@demo.example")
     response = client.post(f"/conversations/{world.conversation_id}/claim", data={})

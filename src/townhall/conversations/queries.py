@@ -55,6 +55,8 @@ class InboxRow:
     resolution_due_at: datetime | None
     resolution_warn_at: datetime | None
     resolution_paused_at: datetime | None
+    # Who has it, so a lead sees at a glance what is taken and what waits for someone.
+    assignee_name: str | None
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,10 @@ def list_inbox(session: Session, user: User, filters: InboxFilters) -> InboxPage
                 Conversation.resolution_due_at,
                 Conversation.resolution_warn_at,
                 Conversation.resolution_paused_at,
+                User.name,
             )
             .outerjoin(Contact, Contact.id == Conversation.contact_id)
+            .outerjoin(User, User.id == Conversation.assigned_user_id)
             .outerjoin(Queue, Queue.id == Conversation.queue_id)
             .outerjoin(Department, Department.id == Conversation.owner_department_id)
             .where(Conversation.id.in_(chosen))
