@@ -9,7 +9,7 @@ import pytest
 
 from townhall.understanding import KbEntry, KbMatch, KnowledgeBase
 from townhall.understanding.embeddings import EmbeddingCache
-from townhall.understanding.kb import _embedding_cache
+from townhall.understanding.kb import _embedding_cache, _Lexical
 
 pytestmark = pytest.mark.xdist_group("understanding")
 
@@ -76,3 +76,10 @@ def test_embedding_cache_persists(tmp_path: Path) -> None:
     second = EmbeddingCache(encoder, path=path)
     assert len(second) == 2
     np.testing.assert_allclose(second.encode(["opening hours"])[0], vectors[1], atol=1e-3)
+
+
+def test_lexical_similarity_prefers_the_answer_spelled_alike() -> None:
+    lexical = _Lexical(["reset my password", "opening hours"], [np.array([0]), np.array([1])])
+    scores = lexical.scores(["password reset please", "what are your opening hours"])
+    assert scores.argmax(axis=1).tolist() == [0, 1]
+    assert ((scores >= 0) & (scores <= 1 + 1e-6)).all()

