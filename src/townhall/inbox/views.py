@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 
 from townhall import db
 from townhall.contacts.queries import contact_card
@@ -35,7 +34,7 @@ from townhall.inbox.tags import tags_for
 from townhall.inbox.workflow import allowed_next
 from townhall.routing.auto_assign import assignment_reason
 from townhall.routing.models import Queue
-from townhall.routing.queries import decisions_for
+from townhall.routing.queries import decisions_for, live_queues
 from townhall.routing.sla_sweep import sla_badge, sla_badges
 from townhall.templating import templates
 
@@ -74,11 +73,7 @@ def inbox(
         page=page,
     )
     result = list_inbox(session, user, filters)
-    queues = session.scalars(
-        select(Queue)
-        .where(Queue.org_id == user.org_id, Queue.retired_at.is_(None))
-        .order_by(Queue.name)
-    ).all()
+    queues = live_queues(session, user.org_id)
     context = {
         "user": user,
         "csrf_token": principal.csrf_token,
@@ -138,13 +133,7 @@ def conversation_page(
             "assignee": assignee,
             "assignable": assignable_users(session, conversation) if acting else [],
             "transfer_queues": [
-                q
-                for q in session.scalars(
-                    select(Queue)
-                    .where(Queue.org_id == user.org_id, Queue.retired_at.is_(None))
-                    .order_by(Queue.name)
-                )
-                if q.id != conversation.queue_id
+                q for q in live_queues(session, user.org_id) if q.id != conversation.queue_id
             ]
             if acting
             else [],
