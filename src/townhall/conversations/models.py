@@ -79,6 +79,14 @@ class Conversation(Base):
             postgresql_where=text("queue_id IS NULL"),
             sqlite_where=text("queue_id IS NULL"),
         ),
+        # Every SLA sweep looks for paused clocks a customer's message restarted; the partial
+        # index holds only the (few) paused conversations, so that costs no scan.
+        Index(
+            "ix_conversation_resolution_paused",
+            "org_id",
+            postgresql_where=text("resolution_paused_at IS NOT NULL"),
+            sqlite_where=text("resolution_paused_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

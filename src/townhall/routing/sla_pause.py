@@ -59,13 +59,18 @@ def _moved_on(
     return due_at(resumed, business_minutes_between(paused, due, hours), hours)
 
 
-def resume_resolution(session: Session, conversation: Conversation, at: datetime) -> None:
-    """Start the resolution clock again at ``at`` with the time that was left."""
+def resume_resolution(
+    session: Session, conversation: Conversation, at: datetime, hours: BusinessHours | None = None
+) -> None:
+    """Start the resolution clock again at ``at`` with the time that was left.
+
+    ``hours`` are the queue's business hours when the caller already has them.
+    """
     if conversation.resolution_paused_at is None:
         return
     paused = ensure_aware(conversation.resolution_paused_at)
     resumed = max(ensure_aware(at), paused)
-    hours = _hours(session, conversation)
+    hours = hours or _hours(session, conversation)
     conversation.resolution_due_at = _moved_on(
         conversation.resolution_due_at, paused, resumed, hours
     )
@@ -84,9 +89,17 @@ def resume_reopened(session: Session, org_id: int) -> int:
             Conversation.status != ConversationStatus.PENDING_CUSTOMER.value,
         )
     ).all()
+    by_queue: dict[int | None, BusinessHours] = {}
     for conversation in reopened:
+        if conversation.queue_id not in by_queue:
+            by_queue[conversation.queue_id] = _hours(session, conversation)
         # Ingest reopened it when the customer's message arrived: its time is the latest one.
-        resume_resolution(session, conversation, ensure_aware(conversation.last_message_at))
+        resume_resolution(
+            session,
+            conversation,
+            ensure_aware(conversation.last_message_at),
+            by_queue[conversation.queue_id],
+        )
     session.flush()
     return len(reopened)
 
