@@ -139,9 +139,17 @@ class KnowledgeBase:
         n_answers = len(self._answers)
         if not len(emb) or not n_answers or self._centroids is None:
             return np.zeros((len(emb), n_answers))
-        sims = emb @ self._emb.T
-        nearest = np.stack([sims[:, g].max(axis=1) for g in self._groups], axis=1)
-        return np.clip((nearest + emb @ self._centroids.T) / 2, 0.0, 1.0)
+        return np.clip(
+            _answer_scores(emb @ self._emb.T, emb @ self._centroids.T, self._groups), 0.0, 1.0
+        )
+
+
+def _answer_scores(
+    entry_sims: np.ndarray, centroid_sims: np.ndarray, groups: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Per answer: the mean of the similarity to its closest example and to its centroid."""
+    nearest = np.stack([entry_sims[:, g].max(axis=1) for g in groups], axis=1)
+    return np.asarray((nearest + centroid_sims) / 2)
 
 
 class _Lexical:
@@ -163,6 +171,4 @@ class _Lexical:
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         x = tfidf(self._hasher.transform(texts), self._idf)
-        sims = (x @ self._entries.T).toarray()
-        nearest = np.stack([sims[:, g].max(axis=1) for g in self._groups], axis=1)
-        return np.asarray((nearest + x @ self._centroids.T) / 2)
+        return _answer_scores((x @ self._entries.T).toarray(), x @ self._centroids.T, self._groups)
