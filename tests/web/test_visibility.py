@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from factories import Org, item, make_org, store
 from townhall.conversations import queries
 from townhall.conversations.models import Conversation
+from townhall.pipeline import understand_messages
 
 from .conftest import login
 
@@ -75,7 +76,12 @@ def test_inbox_filters_and_search(client: TestClient, sessions: sessionmaker[Ses
         item("c", reply_to="a", text="still waiting for the suitcase", minute=5),
     )
     login(client, "admin@demo.example")
+    # Search reads messages once the understanding step has (seconds after they arrive).
+    assert client.get("/api/v1/conversations?q=suitcase").json()["total"] == 0
+    with sessions() as session, session.begin():
+        assert understand_messages(session, org.id)[0] == 3
     assert client.get("/api/v1/conversations?q=suitcase").json()["total"] == 1
+    assert client.get("/api/v1/conversations?q=SUITCASE").json()["total"] == 1
     assert client.get("/api/v1/conversations?platform=mastodon").json()["total"] == 1
     assert client.get("/api/v1/conversations?status=closed").json()["total"] == 0
     partial = client.get("/inbox?q=bag", headers={"HX-Request": "true"})

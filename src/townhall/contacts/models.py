@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -14,6 +14,8 @@ from townhall.db import Base
 
 class Contact(Base):
     __tablename__ = "contact"
+    # The key an identity's (contact, organisation) pair refers to (see ContactIdentity).
+    __table_args__ = (UniqueConstraint("id", "org_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
@@ -33,11 +35,17 @@ class ContactIdentity(Base):
     """One handle on one platform; contacts are merged by these."""
 
     __tablename__ = "contact_identity"
-    __table_args__ = (UniqueConstraint("org_id", "platform", "handle"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "platform", "handle"),
+        # An identity belongs to a contact of its own organisation: one check per row says
+        # both that the contact exists and that the organisations agree (and, as the
+        # contact's organisation exists, so does the identity's).
+        ForeignKeyConstraint(["contact_id", "org_id"], ["contact.id", "contact.org_id"]),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    org_id: Mapped[int]
+    contact_id: Mapped[int] = mapped_column(index=True)
     platform: Mapped[str] = mapped_column(String(32))
     # Stored lower-cased: handles are case-insensitive on every platform we know.
     handle: Mapped[str] = mapped_column(String(200))

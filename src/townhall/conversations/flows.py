@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import gc
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO, TypeVar, cast
+from typing import TextIO
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from townhall.conversations.ingest import store_items
-from townhall.conversations.readers import FileFormat, ParsedRow, read_file
-from townhall.conversations.schemas import InboundItem, IngestSummary, RowError
+from townhall.conversations.ingest import store_records
+from townhall.conversations.read_worker import Batch, read_in_child
+from townhall.conversations.readers import FileFormat, ParsedRow
+from townhall.conversations.schemas import IngestSummary, ItemRecord, RowError
 
 # Rows per transaction. Each commit rewrites every index page the batch touched, and new
 # conversations land all over the inbox indexes (ordered by last activity), so a commit costs
@@ -24,7 +23,6 @@ from townhall.conversations.schemas import InboundItem, IngestSummary, RowError
 # SQLite where batches of 2,000 wrote 840 MB. A kill loses at most one uncommitted batch,
 # which a re-run stores (ingest is idempotent).
 BATCH_SIZE = 10_000
-_T = TypeVar("_T")
 
 
 @dataclass
@@ -33,65 +31,19 @@ class FileIngestResult:
     errors: list[RowError] = field(default_factory=list)
 
 
-def _batches(
-    rows: Iterable[ParsedRow], size: int
-) -> Iterator[tuple[list[InboundItem], list[RowError]]]:
-    items: list[InboundItem] = []
+def _batches(rows: Iterable[ParsedRow], size: int) -> Iterator[Batch]:
+    records: list[ItemRecord] = []
     errors: list[RowError] = []
     for _line, parsed in rows:
         if isinstance(parsed, RowError):
             errors.append(parsed)
         else:
-            items.append(parsed)
-        if len(items) >= size:
-            yield items, errors
-            items, errors = [], []
-    if items or errors:
-        yield items, errors
-
-
-def _read_ahead(batches: Iterator[_T], depth: int = 1) -> Iterator[_T]:
-    """Yield ``batches`` while a thread already parses and validates the next one.
-
-    Parsing is Python work and storing mostly waits for the database, which releases the
-    GIL: overlapping the two keeps both busy. Nothing is counted or reported any earlier
-    (that still happens after each commit, in order), so a crash loses no more than before.
-    """
-    handoff: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(more: bool, value: object) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put((more, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not offer(True, batch):
-                    return
-            offer(False, None)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            offer(False, error)
-
-    thread = threading.Thread(target=produce, name="townhall-ingest-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, value = handoff.get()
-            if not more:
-                if isinstance(value, BaseException):
-                    raise value
-                return
-            yield cast(_T, value)
-    finally:
-        # The consumer stopped early (an error, or a closed generator): let the reader end.
-        stop.set()
-        thread.join()
+            records.append(parsed.record())
+        if len(records) >= size:
+            yield records, errors
+            records, errors = [], []
+    if records or errors:
+        yield records, errors
 
 
 @contextmanager
@@ -144,18 +96,30 @@ def ingest_rows(
     on_batch: Callable[[IngestSummary], None] | None = None,
 ) -> FileIngestResult:
     """Store good rows batch by batch (one transaction each) and report every bad row."""
+    return _store_batches(
+        sessions, org_id, _batches(rows, batch_size), on_error=on_error, on_batch=on_batch
+    )
+
+
+def _store_batches(
+    sessions: sessionmaker[Session],
+    org_id: int,
+    batches: Iterable[Batch],
+    *,
+    on_error: Callable[[RowError], None] | None,
+    on_batch: Callable[[IngestSummary], None] | None,
+) -> FileIngestResult:
     result = FileIngestResult()
-    batches = _read_ahead(_batches(rows, batch_size))
     with _young_collections_only():
-        for number, (items, errors) in enumerate(batches, start=1):
+        for number, (records, errors) in enumerate(batches, start=1):
             for error in errors:
                 result.errors.append(error)
                 if on_error:
                     on_error(error)
             batch = IngestSummary(rejected=len(errors))
-            if items:
+            if records:
                 with sessions() as session, session.begin():
-                    batch.add(store_items(session, org_id, items))
+                    batch.add(store_records(session, org_id, records))
             # Counted only after the commit: what is reported is what is durable.
             result.summary.add(batch)
             if number & (number - 1) == 0:  # after batches 1, 2, 4, 8, ...
@@ -183,11 +147,6 @@ def ingest_file(
         if on_error:
             on_error(error)
 
-    return ingest_rows(
-        sessions,
-        org_id,
-        read_file(path, file_format),
-        batch_size=batch_size,
-        on_error=report,
-        on_batch=on_batch,
-    )
+    # Rows are read and validated in a second process while this one stores.
+    batches = read_in_child(path, file_format, batch_size)
+    return _store_batches(sessions, org_id, batches, on_error=report, on_batch=on_batch)

@@ -6,7 +6,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.core.time import utcnow
@@ -33,10 +43,27 @@ INBOX_FILTER_COLUMNS = (
 )
 
 
-def _inbox_index(name: str, *keys: str) -> Index:
+# The queue orderings hold routed conversations only: ingest creates conversations without a
+# queue, and routing's update (which moves the row anyway) is what puts them in.
+ROUTED = "queue_id IS NOT NULL"
+# Inbox search reads messages once the understanding step has read them (seconds after they
+# arrive) and the organisation's own replies. Ingest therefore never pays for the trigram
+# index: understanding rewrites each message row anyway, and that write indexes it once.
+SEARCHABLE_MESSAGE = "(understood_at IS NOT NULL OR direction = 'outbound')"
+
+
+def _inbox_index(name: str, *keys: str, where: str | None = None) -> Index:
     """An index for one inbox ordering that carries the filter columns (INCLUDE) on PostgreSQL."""
     include = [c for c in INBOX_FILTER_COLUMNS if c not in keys]
-    return Index(name, *keys, postgresql_include=include)
+    if where is None:
+        return Index(name, *keys, postgresql_include=include)
+    return Index(
+        name,
+        *keys,
+        postgresql_include=include,
+        postgresql_where=text(where),
+        sqlite_where=text(where),
+    )
 
 
 class Conversation(Base):
@@ -45,14 +72,20 @@ class Conversation(Base):
     # whose parent has not arrived yet waits under its parent's id (see conversations.ingest).
     __table_args__ = (
         UniqueConstraint("org_id", "platform", "thread_key"),
+        # The key a message's (conversation, organisation) pair refers to (see Message).
+        UniqueConstraint("id", "org_id"),
         # The inbox lists newest activity first, 50 at a time, optionally for one status or
         # queue: each of these reads the first page straight off the index, in order. On
         # PostgreSQL they also carry the columns the visibility rule and the other filters
         # test, so counting and filtering never visit the table (index-only scans).
         _inbox_index("ix_conversation_inbox", "org_id", "status", "last_message_at", "id"),
-        _inbox_index("ix_conversation_queue", "queue_id", "status", "last_message_at", "id"),
+        _inbox_index(
+            "ix_conversation_queue", "queue_id", "status", "last_message_at", "id", where=ROUTED
+        ),
         _inbox_index("ix_conversation_recent", "org_id", "last_message_at", "id"),
-        _inbox_index("ix_conversation_queue_recent", "queue_id", "last_message_at", "id"),
+        _inbox_index(
+            "ix_conversation_queue_recent", "queue_id", "last_message_at", "id", where=ROUTED
+        ),
         # Agency staff see only "agency_allowed AND NOT restricted": a partial index answers
         # their queue lists (an in-house queue is empty for them) without reading the rest.
         Index(
@@ -62,14 +95,6 @@ class Conversation(Base):
             "id",
             postgresql_where=text("agency_allowed AND NOT restricted"),
             postgresql_include=["org_id", "status", "platform"],
-        ).ddl_if(dialect="postgresql"),
-        # Inbox search is a substring match (ILIKE '%word%'); on PostgreSQL trigram indexes
-        # serve it (see migration 0006). SQLite scans, which is fine at its scale.
-        Index(
-            "ix_conversation_subject_trgm",
-            "subject",
-            postgresql_using="gin",
-            postgresql_ops={"subject": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
         # Workers look for conversations not routed yet; the partial index holds only those.
         Index(
@@ -128,13 +153,21 @@ class Message(Base):
     __tablename__ = "message"
     __table_args__ = (
         UniqueConstraint("org_id", "platform", "external_id"),
+        # A message belongs to a conversation of its own organisation: one check per row
+        # says both that the conversation exists and that the organisations agree.
+        ForeignKeyConstraint(
+            ["conversation_id", "org_id"], ["conversation.id", "conversation.org_id"]
+        ),
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
         # No index on in_reply_to: parents are found by their own external id (migration 0009).
+        # Inbox search is a substring match (ILIKE '%word%') over searchable messages; on
+        # PostgreSQL a trigram index serves it. SQLite scans, which is fine at its scale.
         Index(
             "ix_message_text_trgm",
             "text",
             postgresql_using="gin",
             postgresql_ops={"text": "gin_trgm_ops"},
+            postgresql_where=text(SEARCHABLE_MESSAGE),
         ).ddl_if(dialect="postgresql"),
         # Workers look for inbound messages not understood yet; only those are in this index.
         Index(
@@ -147,8 +180,8 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"))
+    org_id: Mapped[int]
+    conversation_id: Mapped[int]
     platform: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32), default="mention")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
 from townhall.contacts.models import Contact
-from townhall.conversations.models import Conversation, Message
+from townhall.conversations.models import SEARCHABLE_MESSAGE, Conversation, Message
 from townhall.core.errors import NotFound
 from townhall.governance.models import Department, User
 from townhall.governance.permissions import conversation_visibility
@@ -80,17 +80,14 @@ def _inbox_where(user: User, filters: InboxFilters) -> list[ColumnElement[bool]]
     if filters.platform:
         where.append(Conversation.platform == filters.platform)
     if filters.q:
-        pattern = f"%{filters.q.strip()}%"
-        # One IN over a UNION (not "subject matches OR id IN (...)"): PostgreSQL can turn it
-        # into a semi-join fed by the trigram indexes, where the OR forced a per-row subplan.
+        # A conversation's subject is the start of one of its messages, so searching the
+        # messages finds it too (and one trigram index serves the search).
         where.append(
             Conversation.id.in_(
-                select(Conversation.id)
-                .where(Conversation.org_id == user.org_id, Conversation.subject.ilike(pattern))
-                .union(
-                    select(Message.conversation_id).where(
-                        Message.org_id == user.org_id, Message.text.ilike(pattern)
-                    )
+                select(Message.conversation_id).where(
+                    Message.org_id == user.org_id,
+                    Message.text.ilike(f"%{filters.q.strip()}%"),
+                    text(SEARCHABLE_MESSAGE),
                 )
             )
         )
