@@ -16,6 +16,7 @@ from townhall.conversations.models import Conversation
 from townhall.demo.load import ADMIN_EMAIL, DEMO_PASSWORD, load_demo
 from townhall.governance.models import Organisation, User
 from townhall.inbox.actions import do_set_status
+from townhall.pipeline import understand_messages
 
 from .conftest import screenshot, sign_in
 
@@ -87,6 +88,7 @@ def test_bulk_close_with_a_partial_failure(
         *(item(f"zep-{n}", handle=f"zep{n}", text=f"zeppelin question {n}") for n in range(3)),
     )
     with sessions() as session, session.begin():
+        understand_messages(session, demo_org)  # search reads understood messages
         admin = session.scalars(select(User).where(User.email == ADMIN_EMAIL)).one()
         closed = session.get(Conversation, _conversation(sessions, "zep-0"))
         assert closed is not None
