@@ -253,8 +253,22 @@ def test_ids_reserved_in_bulk_never_collide_with_ordinary_inserts(
         )
         assert names == {"ann": "Ann", "bob": "Bob", "carl": "Carl", "dora": "Dora"}
         assert session.scalar(select(func.count()).select_from(Contact)) == 5
+        # Everything the item said is in the message's columns: its raw payload is empty.
         raw = session.scalars(select(Message.raw).where(Message.external_id == "4")).one()
-        assert raw["in_reply_to"] == "9" and raw["author"]["handle"] == "dora"
+        assert raw == {}
+
+
+def test_a_sources_own_fields_are_kept_as_the_raw_payload(
+    sessions: sessionmaker[Session],
+) -> None:
+    org = make_org(sessions)
+    row = {**item("1"), "likes": 12, "lang": "en"}
+    row["author"] = {**row["author"], "verified": True}
+    store(sessions, org.id, row)
+    with sessions() as session:
+        message = session.scalars(select(Message).where(Message.external_id == "1")).one()
+        assert message.raw == {"likes": 12, "lang": "en", "author": {"verified": True}}
+        assert (message.author_handle, message.text) == ("jane", "message 1")
 
 
 def test_blank_ids_are_refused_after_stripping_and_a_blank_parent_means_none() -> None:

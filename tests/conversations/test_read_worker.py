@@ -25,16 +25,16 @@ def _row(external_id: str, **fields: object) -> str:
 
 
 def test_the_child_sends_what_reading_in_process_finds(tmp_path: Path) -> None:
-    lines = [_row(str(i)) for i in range(2500)]
+    lines = [_row(str(i)) for i in range(5500)]
     lines[3] = "{not json"
     lines[1200] = _row("1200", created_at="2026-11-01T10:00:00")  # no time zone
     path = tmp_path / "items.jsonl"
     path.write_text("\n".join(lines) + "\n")
 
-    batches = list(read_worker.read_in_child(str(path), None, 1000))
+    batches = list(read_worker.read_in_child(str(path), None, 2500))
 
-    # A small first batch starts the importer sooner; the rest come at the size asked for.
-    assert [len(records) for records, _ in batches] == [1000, 1000, 498]
+    # A small first batch starts the importer sooner; the next ones grow to the size asked for.
+    assert [len(records) for records, _ in batches] == [1000, 2000, 2498]
     records = [record for batch, _ in batches for record in batch]
     errors = [error for _, batch_errors in batches for error in batch_errors]
     expected = list(read_file(str(path)))

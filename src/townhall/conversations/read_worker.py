@@ -25,7 +25,8 @@ from townhall.conversations.schemas import ItemRecord, RowError
 Batch = tuple[list[ItemRecord], list[RowError]]
 
 
-# The importer idles until the first batch arrives: a small one gets it storing sooner.
+# The importer idles until the first batch arrives: a small one gets it storing sooner, and
+# each next batch is twice as large (up to the size asked for), so the reader keeps ahead.
 FIRST_BATCH = 1000
 
 
@@ -42,7 +43,7 @@ def read_batches(path: str, file_format: FileFormat | None, size: int) -> Iterat
         if len(records) >= wanted:
             yield records, errors
             records, errors = [], []
-            wanted = size
+            wanted = min(size, 2 * wanted)
     if records or errors:
         yield records, errors
 

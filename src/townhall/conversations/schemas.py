@@ -13,6 +13,7 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic_core import to_json
 
 from townhall.core.time import UtcDatetime, parse_aware
 
@@ -36,7 +37,8 @@ MAX_FOLLOWERS = 2**31 - 1
 
 
 class Author(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Fields the format has no place for are kept (see InboundItem.source_extras).
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     handle: Token
     name: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
@@ -53,9 +55,13 @@ class Author(BaseModel):
 
 
 class InboundItem(BaseModel):
-    """One row of the interchange format (JSON Lines or CSV)."""
+    """One row of the interchange format (JSON Lines or CSV).
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    A source's own fields beyond the format (a platform's like count, a language tag) are
+    accepted and kept as the message's raw payload.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     platform: Annotated[
         str,
@@ -96,6 +102,13 @@ class InboundItem(BaseModel):
             raise ValueError("text is empty")
         return value
 
+    def source_extras(self) -> dict[str, Any]:
+        """What the source sent beyond the interchange format, nested as it was sent."""
+        extras = dict(self.model_extra or {})
+        if self.author.model_extra:
+            extras["author"] = dict(self.author.model_extra)
+        return extras
+
     def record(self) -> ItemRecord:
         return ItemRecord(
             self.platform,
@@ -109,7 +122,7 @@ class InboundItem(BaseModel):
             self.created_at,
             self.in_reply_to,
             self.url,
-            self.model_dump_json(),
+            to_json(extras).decode() if (extras := self.source_extras()) else "{}",
         )
 
 
@@ -131,7 +144,9 @@ class ItemRecord(NamedTuple):
     created_at: datetime
     in_reply_to: str | None
     url: str | None
-    raw: str  # the item as JSON text (the message's raw payload)
+    # The message's raw payload: what the source sent beyond the format's fields (JSON text).
+    # Everything else is in the record's own fields, so it is not stored twice.
+    raw: str
 
 
 class RowError(BaseModel):
