@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, datetime
 
 import yaml
@@ -199,7 +198,12 @@ def test_unknown_intent_is_routed_as_other() -> None:
     assert decision.to_dict()["queue"] == decision.queue
 
 
-def test_a_decision_takes_well_under_a_millisecond_at_100_rules() -> None:
+def test_every_matching_rule_of_a_hundred_applies_in_order() -> None:
+    """At 100 rules each decision carries exactly the tags of the rules it matches.
+
+    (How fast that is, bench/routing.py measures: a timed assertion here failed whenever
+    the machine was busy.)
+    """
     rng = random.Random(3)
     words = ["refund", "order", "late", "password", "app", "crash", "thanks", "price", "again"]
     rules = [
@@ -224,8 +228,13 @@ def test_a_decision_takes_well_under_a_millisecond_at_100_rules() -> None:
         )
         for _ in range(2000)
     ]
-    began = time.perf_counter()
     for item in facts:
-        decide(item, compiled)
-    per_decision = (time.perf_counter() - began) / len(facts)
-    assert per_decision < 0.001
+        words = set(item.text.split())
+        expected = [
+            rule["then"]["tags"][0]  # type: ignore[index]
+            for rule in rules
+            if item.intent in rule["when"]["kind"]  # type: ignore[index,operator]
+            and words & set(rule["when"]["keywords"]["any"])  # type: ignore[index,call-overload]
+            and item.language in rule["when"]["language"]  # type: ignore[index,operator]
+        ]
+        assert list(decide(item, compiled).tags) == expected
