@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from townhall.conversations.ingest import store_records
-from townhall.conversations.read_worker import Batch, read_in_child
-from townhall.conversations.readers import FileFormat, ParsedRow
-from townhall.conversations.schemas import IngestSummary, ItemRecord, RowError
+from townhall.conversations.read_worker import read_in_child
+from townhall.conversations.readers import Batch, FileFormat, ParsedRow, batches
+from townhall.conversations.schemas import IngestSummary, RowError
 
 # Rows per transaction. Each commit rewrites every index page the batch touched, and new
 # conversations land all over the inbox indexes (ordered by last activity), so a commit costs
@@ -29,21 +29,6 @@ BATCH_SIZE = 10_000
 class FileIngestResult:
     summary: IngestSummary = field(default_factory=IngestSummary)
     errors: list[RowError] = field(default_factory=list)
-
-
-def _batches(rows: Iterable[ParsedRow], size: int) -> Iterator[Batch]:
-    records: list[ItemRecord] = []
-    errors: list[RowError] = []
-    for _line, parsed in rows:
-        if isinstance(parsed, RowError):
-            errors.append(parsed)
-        else:
-            records.append(parsed.record())
-        if len(records) >= size:
-            yield records, errors
-            records, errors = [], []
-    if records or errors:
-        yield records, errors
 
 
 @contextmanager
@@ -97,21 +82,21 @@ def ingest_rows(
 ) -> FileIngestResult:
     """Store good rows batch by batch (one transaction each) and report every bad row."""
     return _store_batches(
-        sessions, org_id, _batches(rows, batch_size), on_error=on_error, on_batch=on_batch
+        sessions, org_id, batches(rows, batch_size), on_error=on_error, on_batch=on_batch
     )
 
 
 def _store_batches(
     sessions: sessionmaker[Session],
     org_id: int,
-    batches: Iterable[Batch],
+    parsed: Iterable[Batch],
     *,
     on_error: Callable[[RowError], None] | None,
     on_batch: Callable[[IngestSummary], None] | None,
 ) -> FileIngestResult:
     result = FileIngestResult()
     with _young_collections_only():
-        for number, (records, errors) in enumerate(batches, start=1):
+        for number, (records, errors) in enumerate(parsed, start=1):
             for error in errors:
                 result.errors.append(error)
                 if on_error:
@@ -148,5 +133,5 @@ def ingest_file(
             on_error(error)
 
     # Rows are read and validated in a second process while this one stores.
-    batches = read_in_child(path, file_format, batch_size)
-    return _store_batches(sessions, org_id, batches, on_error=report, on_batch=on_batch)
+    parsed = read_in_child(path, file_format, batch_size)
+    return _store_batches(sessions, org_id, parsed, on_error=report, on_batch=on_batch)

@@ -19,33 +19,12 @@ import threading
 from collections.abc import Iterator
 from typing import IO, BinaryIO
 
-from townhall.conversations.readers import FileFormat, read_file
-from townhall.conversations.schemas import ItemRecord, RowError
-
-Batch = tuple[list[ItemRecord], list[RowError]]
-
-
-# The importer idles until the first batch arrives: a small one gets it storing sooner, and
-# each next batch is twice as large (up to the size asked for), so the reader keeps ahead.
-FIRST_BATCH = 1000
+from townhall.conversations.readers import Batch, FileFormat, batches, read_file
 
 
 def read_batches(path: str, file_format: FileFormat | None, size: int) -> Iterator[Batch]:
-    """Batches of ``size`` good rows (as records) and the bad rows found among them."""
-    records: list[ItemRecord] = []
-    errors: list[RowError] = []
-    wanted = min(size, FIRST_BATCH)
-    for _line, parsed in read_file(path, file_format):
-        if isinstance(parsed, RowError):
-            errors.append(parsed)
-            continue
-        records.append(parsed.record())
-        if len(records) >= wanted:
-            yield records, errors
-            records, errors = [], []
-            wanted = min(size, 2 * wanted)
-    if records or errors:
-        yield records, errors
+    """The file's rows in batches (see ``readers.batches``)."""
+    return batches(read_file(path, file_format), size)
 
 
 def read_in_child(path: str, file_format: FileFormat | None, size: int) -> Iterator[Batch]:

@@ -10,10 +10,15 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from townhall.conversations.schemas import InboundItem, RowError
+from townhall.conversations.schemas import InboundItem, ItemRecord, RowError
 
 FileFormat = Literal["jsonl", "csv"]
 ParsedRow = tuple[int, InboundItem | RowError]
+# Good rows as records, and the bad rows found among them.
+Batch = tuple[list[ItemRecord], list[RowError]]
+# An importer idles until the first batch arrives: a small one gets it storing sooner, and
+# each next batch is twice as large (up to the size asked for), so a reader keeps ahead.
+FIRST_BATCH = 1000
 
 
 def validate_row(line: int, data: Any) -> InboundItem | RowError:
@@ -129,3 +134,21 @@ def read_file(path: str, file_format: FileFormat | None = None) -> Iterator[Pars
     else:
         with open(path, "rb") as binary:
             yield from read_jsonl(binary)
+
+
+def batches(rows: Iterable[ParsedRow], size: int) -> Iterator[Batch]:
+    """Rows in batches of up to ``size`` good ones, starting at FIRST_BATCH and doubling."""
+    records: list[ItemRecord] = []
+    errors: list[RowError] = []
+    wanted = min(size, FIRST_BATCH)
+    for _line, parsed in rows:
+        if isinstance(parsed, RowError):
+            errors.append(parsed)
+            continue
+        records.append(parsed.record())
+        if len(records) >= wanted:
+            yield records, errors
+            records, errors = [], []
+            wanted = min(size, 2 * wanted)
+    if records or errors:
+        yield records, errors
