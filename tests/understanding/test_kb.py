@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from townhall.understanding import KbEntry, KbMatch, KnowledgeBase
-from townhall.understanding.embeddings import EmbeddingCache
+from townhall.understanding.embeddings import EmbeddingCache, TokenStates
 from townhall.understanding.kb import _embedding_cache, _Lexical, _TokenViews
 
 pytestmark = pytest.mark.xdist_group("understanding")
@@ -126,3 +126,25 @@ def test_token_views_with_one_example_per_answer() -> None:
     assert np.isfinite(keywords).all()
     assert keywords.argmax(axis=1).tolist() == [0, 1]
     assert strongest.argmax(axis=1).tolist() == [0, 1]
+
+
+def test_token_states_are_bounded_apart_from_vectors() -> None:
+    class Counting:
+        dim = 384
+
+        def __init__(self) -> None:
+            self.runs = 0
+
+        def encode_with_states(self, texts: list[str]) -> tuple[np.ndarray, list[TokenStates]]:
+            self.runs += 1
+            return _embedding_cache().encoder.encode_with_states(texts)
+
+    counting = Counting()
+    cache = EmbeddingCache(counting, max_token_texts=1)  # type: ignore[arg-type]
+    cache.token_states(["opening hours"])
+    cache.token_states(["opening hours"])
+    assert counting.runs == 1
+    cache.token_states(["lost luggage"])  # over the bound: the first text is dropped
+    cache.token_states(["opening hours"])
+    assert counting.runs == 3
+    assert len(cache) == 2  # the sentence vectors are kept

@@ -164,12 +164,19 @@ class EmbeddingCache:
     """
 
     def __init__(
-        self, encoder: MiniLMEncoder, max_items: int = 200_000, path: Path | None = None
+        self,
+        encoder: MiniLMEncoder,
+        max_items: int = 200_000,
+        path: Path | None = None,
+        *,
+        max_token_texts: int = 20_000,
     ) -> None:
         self.encoder = encoder
         self._store: dict[bytes, FloatArray] = {}
         self._states: dict[bytes, TokenStates] = {}
         self._max = max_items
+        # A text's token states take ~15 times the room of its vector: fewer are kept.
+        self._max_states = max_token_texts
         self._path = path
         self._states_path = path.with_name(path.stem + ".tokens.npz") if path else None
         self._lock = threading.Lock()
@@ -231,7 +238,7 @@ class EmbeddingCache:
         if todo:
             vecs, states = self.encoder.encode_with_states([texts[r] for r in todo.values()])
             with self._lock:
-                if len(self._states) + len(todo) > self._max:
+                if len(self._states) + len(todo) > self._max_states:
                     self._states.clear()
                 for key, vec, state in zip(todo, vecs, states, strict=True):
                     # Half precision: these are many more numbers than the sentence vectors.
