@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from townhall.understanding import KbEntry, KbMatch, KnowledgeBase
-from townhall.understanding.embeddings import EmbeddingCache
-from townhall.understanding.kb import _embedding_cache, _Lexical
+from townhall.understanding.embeddings import EmbeddingCache, TokenStates
+from townhall.understanding.kb import _embedding_cache, _Lexical, _TokenViews
 
 pytestmark = pytest.mark.xdist_group("understanding")
 
@@ -83,3 +83,68 @@ def test_lexical_similarity_prefers_the_answer_spelled_alike() -> None:
     scores = lexical.scores(["password reset please", "what are your opening hours"])
     assert scores.argmax(axis=1).tolist() == [0, 1]
     assert ((scores >= 0) & (scores <= 1 + 1e-6)).all()
+
+
+def test_token_states_persist_apart_from_vectors(tmp_path: Path) -> None:
+    encoder = _embedding_cache().encoder
+    path = tmp_path / "cache.npz"
+    (states,) = EmbeddingCache(encoder, path=path).token_states(["how do I reset my password"])
+    # [CLS] and [SEP] are left out: one state per word piece of the text.
+    assert len(states.ids) == len(states.states) == 6
+    assert (tmp_path / "cache.tokens.npz").is_file()
+    again = EmbeddingCache(encoder, path=path)
+    (reread,) = again.token_states(["how do I reset my password"])
+    np.testing.assert_array_equal(reread.ids, states.ids)
+    np.testing.assert_allclose(reread.states, states.states, atol=1e-2)
+    # The sentence vector came from the same run, so it is remembered too.
+    assert len(again) == 1
+
+
+def test_token_views_pick_the_answer_sharing_the_rare_words() -> None:
+    encoder = _embedding_cache().encoder
+    texts = ["my card payment was declined", "my transfer was declined", "", "card arrived?"]
+    _, states = encoder.encode_with_states(texts)
+    assert len(states[2].ids) == 0  # nothing to pool: scores 0, no error
+    answers = np.array([0, 1, 1, 0])
+    groups = [np.array([0, 3]), np.array([1, 2])]
+    views = _TokenViews(states, answers, groups)
+    _, queries = encoder.encode_with_states(
+        ["why was my transfer declined", "card payment declined"]
+    )
+    keywords, strongest = views.scores(queries)
+    assert keywords.argmax(axis=1).tolist() == [1, 0]
+    assert strongest.shape == (2, 2)
+
+
+def test_token_views_with_one_example_per_answer() -> None:
+    # No spread within answers to whiten by: the keyword view falls back to plain cosine.
+    encoder = _embedding_cache().encoder
+    _, states = encoder.encode_with_states(["opening hours", "lost luggage"])
+    views = _TokenViews(states, np.array([0, 1]), [np.array([0]), np.array([1])])
+    _, queries = encoder.encode_with_states(["when do you open", "my bag is lost"])
+    keywords, strongest = views.scores(queries)
+    assert np.isfinite(keywords).all()
+    assert keywords.argmax(axis=1).tolist() == [0, 1]
+    assert strongest.argmax(axis=1).tolist() == [0, 1]
+
+
+def test_token_states_are_bounded_apart_from_vectors() -> None:
+    class Counting:
+        dim = 384
+
+        def __init__(self) -> None:
+            self.runs = 0
+
+        def encode_with_states(self, texts: list[str]) -> tuple[np.ndarray, list[TokenStates]]:
+            self.runs += 1
+            return _embedding_cache().encoder.encode_with_states(texts)
+
+    counting = Counting()
+    cache = EmbeddingCache(counting, max_token_texts=1)  # type: ignore[arg-type]
+    cache.token_states(["opening hours"])
+    cache.token_states(["opening hours"])
+    assert counting.runs == 1
+    cache.token_states(["lost luggage"])  # over the bound: the first text is dropped
+    cache.token_states(["opening hours"])
+    assert counting.runs == 3
+    assert len(cache) == 2  # the sentence vectors are kept
