@@ -6,6 +6,7 @@ import json
 import random
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -117,12 +118,27 @@ def test_direct_messages_continue_one_thread_per_author(sessions: sessionmaker[S
 
 def test_new_inbound_reopens_resolved_conversation(sessions: sessionmaker[Session]) -> None:
     org = make_org(sessions)
-    store(sessions, org.id, item("1"))
+    store(sessions, org.id, item("1"), item("a"), item("b", handle="bob"))
+    resolved_at = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
     with sessions() as session, session.begin():
-        session.scalars(select(Conversation)).one().status = "resolved"
-    store(sessions, org.id, item("2", reply_to="1", minute=30))
+        for conversation in session.scalars(select(Conversation)):
+            conversation.status = "closed" if conversation.thread_key == "b" else "resolved"
+            conversation.resolved_at = resolved_at
+    store(
+        sessions,
+        org.id,
+        item("2", reply_to="1", minute=30),  # the customer writes again
+        item("a2", reply_to="a", minute=31, direction="outbound"),  # our own follow-up
+        item("b2", reply_to="b", minute=32, handle="bob"),
+    )
     with sessions() as session:
-        assert session.scalars(select(Conversation.status)).one() == "open"
+        states = {
+            c.thread_key: (c.status, c.resolved_at) for c in session.scalars(select(Conversation))
+        }
+    # Reopened as a person reopening does: the resolution clock runs again, and reports no
+    # longer count the conversation resolved. Our own message reopens nothing.
+    assert states["1"] == ("open", None) and states["b"] == ("open", None)
+    assert states["a"][0] == "resolved" and states["a"][1] is not None
 
 
 def test_file_with_duplicates_out_of_order_replies_and_bad_rows(

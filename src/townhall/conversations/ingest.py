@@ -459,42 +459,50 @@ class _Threader:
 
 
 # One executemany for every stored conversation a batch touched: counts add up in SQL, and a
-# new inbound message reopens a conversation that was resolved, closed or waiting for the customer.
+# new inbound message reopens a conversation that was resolved, closed or waiting for the
+# customer. Reopening a resolved or closed one also clears its resolution time, as a person
+# reopening it does, so its resolution clock runs again and reports stop counting it resolved.
+_CONVERSATION = _table(Conversation)
+_FINISHED = or_(
+    _CONVERSATION.c.status == ConversationStatus.RESOLVED.value,
+    _CONVERSATION.c.status == ConversationStatus.CLOSED.value,
+)
 _UPDATE_STORED = (
-    update(_table(Conversation))
-    .where(_table(Conversation).c.id == bindparam("b_id"))
+    update(_CONVERSATION)
+    .where(_CONVERSATION.c.id == bindparam("b_id"))
     .values(
-        message_count=_table(Conversation).c.message_count + bindparam("b_added"),
+        message_count=_CONVERSATION.c.message_count + bindparam("b_added"),
         first_message_at=case(
-            (
-                _table(Conversation).c.first_message_at > bindparam("b_first"),
-                bindparam("b_first"),
-            ),
-            else_=_table(Conversation).c.first_message_at,
+            (_CONVERSATION.c.first_message_at > bindparam("b_first"), bindparam("b_first")),
+            else_=_CONVERSATION.c.first_message_at,
         ),
         last_message_at=case(
-            (_table(Conversation).c.last_message_at < bindparam("b_last"), bindparam("b_last")),
-            else_=_table(Conversation).c.last_message_at,
+            (_CONVERSATION.c.last_message_at < bindparam("b_last"), bindparam("b_last")),
+            else_=_CONVERSATION.c.last_message_at,
         ),
-        contact_id=func.coalesce(_table(Conversation).c.contact_id, bindparam("b_contact")),
+        contact_id=func.coalesce(_CONVERSATION.c.contact_id, bindparam("b_contact")),
         subject=case(
             (bindparam("b_root_seen"), bindparam("b_subject")),
-            else_=_table(Conversation).c.subject,
+            else_=_CONVERSATION.c.subject,
         ),
         thread_key=bindparam("b_thread_key"),
+        # Both read the row as it was before this update (SQL's rule for SET).
         status=case(
             (
                 and_(
                     bindparam("b_inbound"),
                     or_(
-                        _table(Conversation).c.status == ConversationStatus.RESOLVED.value,
-                        _table(Conversation).c.status == ConversationStatus.CLOSED.value,
-                        _table(Conversation).c.status == ConversationStatus.PENDING_CUSTOMER.value,
+                        _FINISHED,
+                        _CONVERSATION.c.status == ConversationStatus.PENDING_CUSTOMER.value,
                     ),
                 ),
                 ConversationStatus.OPEN.value,
             ),
-            else_=_table(Conversation).c.status,
+            else_=_CONVERSATION.c.status,
+        ),
+        resolved_at=case(
+            (and_(bindparam("b_inbound"), _FINISHED), None),
+            else_=_CONVERSATION.c.resolved_at,
         ),
     )
 )
