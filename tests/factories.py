@@ -100,6 +100,18 @@ class Channel:
     id: int
     key: str
     secret: str
+    org_id: int
+    platform: str
+    connector: str
+
+    def deliver(self, session: Session, external_id: str, body: str) -> tuple[int, bool]:
+        """Store a webhook delivery as the webhook does, in the session's transaction."""
+        from townhall.channels.inbound import DeliveryChannel, record_delivery
+
+        channel = DeliveryChannel(self.id, self.org_id, self.platform, self.connector, self.secret)
+        stored = record_delivery(session.connection(), channel, external_id=external_id, body=body)
+        assert stored is not None  # the channel is as it was made
+        return stored
 
 
 def make_channel(
@@ -112,7 +124,14 @@ def make_channel(
         account, secret = do_create_channel_account(
             session, org_id=org_id, platform=platform, handle=handle
         )
-        return Channel(id=account.id, key=account.key, secret=secret)
+        return Channel(
+            id=account.id,
+            key=account.key,
+            secret=secret,
+            org_id=org_id,
+            platform=account.platform,
+            connector=account.connector,
+        )
 
 
 class CountingUnderstander:

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from factories import CountingUnderstander, item, make_channel, make_org
 from townhall import jobs
-from townhall.channels.inbound import record_event
 from townhall.channels.models import InboundEvent
 from townhall.config import get_settings
 from townhall.worker import EmbeddedWorker
@@ -55,13 +54,7 @@ def test_a_delivery_nudges_the_embedded_worker_instead_of_waiting_for_its_tick(
     try:
         time.sleep(0.5)  # the first sweep finds nothing; the next tick is an hour away
         with sessions() as session, session.begin():
-            record_event(
-                session,
-                org_id=org.id,
-                channel_account_id=channel.id,
-                external_id="1",
-                body=json.dumps({"items": [item("1")]}),
-            )
+            channel.deliver(session, "1", json.dumps({"items": [item("1")]}))
         jobs.wake(org.id)
         deadline = time.monotonic() + 10
         status = "pending"

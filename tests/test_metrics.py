@@ -14,7 +14,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import item, make_channel, make_org, store
-from townhall.channels.inbound import record_event
 from townhall.channels.models import InboundEvent
 from townhall.config import get_settings
 from townhall.core.time import utcnow
@@ -40,13 +39,7 @@ def test_metrics_report_the_backlog_lag_and_dead_letters_from_the_database(
     channel = make_channel(sessions, org.id)
     with sessions() as session, session.begin():
         for number in range(3):
-            record_event(
-                session,
-                org_id=org.id,
-                channel_account_id=channel.id,
-                external_id=str(number),
-                body="{}",
-            )
+            channel.deliver(session, str(number), "{}")
         session.execute(
             update(InboundEvent)
             .where(InboundEvent.external_id == "0")

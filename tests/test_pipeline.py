@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import Channel, CountingUnderstander, item, make_channel, make_org
-from townhall.channels.inbound import record_event
 from townhall.channels.models import InboundEvent
 from townhall.conversations.models import Conversation, Message
 from townhall.pipeline import (
@@ -44,13 +43,7 @@ def add_events(
 ) -> None:
     with sessions() as session, session.begin():
         for number, body in enumerate(bodies):
-            record_event(
-                session,
-                org_id=org_id,
-                channel_account_id=channel.id,
-                external_id=f"delivery-{number}",
-                body=json.dumps(body),
-            )
+            channel.deliver(session, f"delivery-{number}", json.dumps(body))
 
 
 def counts(sessions: sessionmaker[Session]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -128,7 +129,7 @@ def test_bad_signatures_and_unknown_channels_get_401_and_nothing_is_stored(
     client: TestClient, channel: Channel, sessions: sessionmaker[Session]
 ) -> None:
     body = payload(item("1"))
-    wrong = Channel(id=channel.id, key=channel.key, secret="not-the-secret")
+    wrong = replace(channel, secret="not-the-secret")
     cases = [
         (client.post(f"/hooks/{channel.key}", content=body), "missing X-Townhall-Timestamp"),
         (deliver(client, wrong, body), "does not match"),
@@ -164,7 +165,7 @@ def test_a_rotated_secret_refuses_the_old_one(
         _account, new_secret = do_rotate_webhook_secret(session, channel.key)
     body = payload(item("1"))
     assert deliver(client, channel, body).status_code == 401
-    rotated = Channel(id=channel.id, key=channel.key, secret=new_secret)
+    rotated = replace(channel, secret=new_secret)
     assert deliver(client, rotated, body).status_code == 202
 
 
@@ -179,7 +180,7 @@ def test_a_rotated_secret_refuses_the_old_one_even_after_the_channel_was_remembe
     old = deliver(client, channel, payload(item("2")))
     assert old.status_code == 401, old.text
     assert deliver(client, channel, payload(item("1"))).status_code == 401  # even a duplicate
-    rotated = Channel(id=channel.id, key=channel.key, secret=new_secret)
+    rotated = replace(channel, secret=new_secret)
     assert deliver(client, rotated, payload(item("2"))).json()["status"] == "accepted"
     # And the other way round: the new secret is remembered, the old one still refused.
     assert deliver(client, channel, payload(item("3"))).status_code == 401

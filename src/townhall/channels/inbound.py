@@ -14,7 +14,6 @@ from typing import Any, cast
 from sqlalchemy import Connection, Select, Table, and_, bindparam, exists, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from townhall.channels.base import Connector
 from townhall.channels.models import ChannelAccount, InboundEvent, InboundEventStatus
@@ -96,43 +95,6 @@ def delivery_external_id(items: list[InboundItem]) -> str:
 
 
 _EVENTS = cast(Table, InboundEvent.__table__)
-
-
-def record_event(
-    session: Session, *, org_id: int, channel_account_id: int, external_id: str, body: str
-) -> tuple[int, bool]:
-    """Store a delivery once; returns (event id, whether it was a duplicate).
-
-    ``ON CONFLICT DO NOTHING`` makes two concurrent copies of one delivery race safely: one
-    row wins and the other request is told it is a duplicate, without an error or a retry.
-    """
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(_EVENTS)
-        .values(
-            org_id=org_id,
-            channel_account_id=channel_account_id,
-            external_id=external_id,
-            body=body,
-            received_at=utcnow(),
-            status=InboundEventStatus.PENDING.value,
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
-        .returning(_EVENTS.c.id)
-    )
-    event_id = session.scalar(statement)
-    if event_id is not None:
-        return event_id, False
-    existing = session.scalar(
-        select(InboundEvent.id).where(
-            InboundEvent.channel_account_id == channel_account_id,
-            InboundEvent.external_id == external_id,
-        )
-    )
-    assert existing is not None  # the conflicting row is committed or we would have waited
-    return existing, True
 
 
 @dataclass(frozen=True)
