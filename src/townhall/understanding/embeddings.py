@@ -240,6 +240,8 @@ class EmbeddingCache:
             with self._lock:
                 if len(self._states) + len(todo) > self._max_states:
                     self._states.clear()
+                if len(self._store) + len(todo) > self._max:  # the vectors' bound, as encode's
+                    self._store.clear()
                 for key, vec, state in zip(todo, vecs, states, strict=True):
                     # Half precision: these are many more numbers than the sentence vectors.
                     stored = TokenStates(state.ids, state.states.astype(np.float16))

@@ -86,27 +86,20 @@ class KnowledgeBase:
         index = {a: i for i, a in enumerate(self._answers)}
         self._entry_answer = np.array([index[e.answer_id] for e in self.entries], dtype=np.int64)
         texts = [e.text for e in self.entries]
-        with_classifier = len(self._answers) >= 2 and len(texts) <= classifier_max_entries
+        with_picker = len(self._answers) >= 2 and len(texts) <= classifier_max_entries
         # Token states first: the same MiniLM run fills the sentence vectors' cache as well.
-        states = _embedding_cache().token_states(texts) if with_classifier else []
+        states = _embedding_cache().token_states(texts) if with_picker else []
         self._emb = _embedding_cache().encode(texts) if texts else np.zeros((0, 384))
         self._groups = [np.flatnonzero(self._entry_answer == a) for a in range(len(self._answers))]
         centroids = np.stack([self._emb[g].mean(axis=0) for g in self._groups]) if texts else None
         if centroids is not None:
             centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
         self._centroids = centroids
-        self._classifier = None
-        self._lexical: _Lexical | None = None
-        self._token_views: _TokenViews | None = None
-        if with_classifier:
-            from sklearn.linear_model import LogisticRegression
-
-            # Weak regularisation: entries are few and clean, written by the admins.
-            self._classifier = LogisticRegression(C=100.0, max_iter=300, random_state=0).fit(
-                self._emb, self._entry_answer
-            )
-            self._lexical = _Lexical(texts, self._groups)
-            self._token_views = _TokenViews(states, self._entry_answer, self._groups)
+        self._picker = (
+            _Picker(texts, self._emb, states, self._entry_answer, self._groups)
+            if with_picker
+            else None
+        )
 
     @property
     def answer_ids(self) -> list[str]:
@@ -121,22 +114,10 @@ class KnowledgeBase:
         """The best answer per text, or None when nothing in the KB is close enough."""
         if not texts:
             return []
-        if (
-            self._classifier is not None
-            and self._lexical is not None
-            and self._token_views is not None
-        ):
+        if self._picker is not None:
             emb, states = _embedding_cache().encoder.encode_with_states(list(texts))
             scores = self._scores(emb)
-            # The classifier learns from every entry at once; similarity, spelling and the
-            # token views add what a linear model over ten examples per answer misses.
-            # Classes are the answer indices in order, as every answer has at least one entry.
-            pick = PICK_CLASSIFIER_WEIGHT * np.log(self._classifier.predict_proba(emb) + 1e-9)
-            pick += PICK_SIMILARITY_WEIGHT * scores
-            pick += PICK_LEXICAL_WEIGHT * self._lexical.scores(texts)
-            keywords, strongest = self._token_views.scores(states)
-            pick += PICK_KEYWORD_WEIGHT * keywords + PICK_STRONGEST_TOKEN_WEIGHT * strongest
-            best = self._classifier.classes_[pick.argmax(axis=1)]
+            best = self._picker.pick(texts, emb, states, scores)
         else:
             emb = self._embed_queries(texts)
             scores = self._scores(emb)
@@ -173,6 +154,47 @@ def _answer_scores(
     """Per answer: the mean of the similarity to its closest example and to its centroid."""
     nearest = np.stack([entry_sims[:, g].max(axis=1) for g in groups], axis=1)
     return np.asarray((nearest + centroid_sims) / 2)
+
+
+class _Picker:
+    """Picks the answer in small KBs, from every signal PICK_* weighs.
+
+    The classifier learns from every entry at once; similarity, spelling and the token
+    views add what a linear model over ten examples per answer misses.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        emb: np.ndarray,
+        states: Sequence[TokenStates],
+        entry_answer: np.ndarray,
+        groups: Sequence[np.ndarray],
+    ) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        # Weak regularisation: entries are few and clean, written by the admins.
+        self._classifier = LogisticRegression(C=100.0, max_iter=300, random_state=0).fit(
+            emb, entry_answer
+        )
+        self._lexical = _Lexical(texts, groups)
+        self._token_views = _TokenViews(states, entry_answer, groups)
+
+    def pick(
+        self,
+        texts: Sequence[str],
+        emb: np.ndarray,
+        states: Sequence[TokenStates],
+        scores: np.ndarray,
+    ) -> np.ndarray:
+        """The chosen answer's index per text (``scores``: the MiniLM similarity scores)."""
+        pick = PICK_CLASSIFIER_WEIGHT * np.log(self._classifier.predict_proba(emb) + 1e-9)
+        pick += PICK_SIMILARITY_WEIGHT * scores
+        pick += PICK_LEXICAL_WEIGHT * self._lexical.scores(texts)
+        keywords, strongest = self._token_views.scores(states)
+        pick += PICK_KEYWORD_WEIGHT * keywords + PICK_STRONGEST_TOKEN_WEIGHT * strongest
+        # Classes are the answer indices in order, as every answer has at least one entry.
+        return np.asarray(self._classifier.classes_[pick.argmax(axis=1)])
 
 
 class _Lexical:
