@@ -287,6 +287,22 @@ def test_a_sources_own_fields_are_kept_as_the_raw_payload(
         assert (message.author_handle, message.text) == ("jane", "message 1")
 
 
+def test_an_oversized_raw_payload_rejects_its_row_and_keeps_the_others(
+    sessions: sessionmaker[Session],
+) -> None:
+    org = make_org(sessions)
+    lines = [
+        json.dumps({**item("big"), "attachment": "x" * 30_000}),
+        json.dumps({**item("small"), "likes": 3}),
+    ]
+    result = ingest_rows(sessions, org.id, read_jsonl(lines))
+    assert (result.summary.ingested, result.summary.rejected) == (1, 1)
+    [error] = result.errors
+    assert error.line == 1 and "fields beyond the interchange format take 30," in error.reason
+    with sessions() as session:
+        assert session.scalars(select(Message.external_id)).all() == ["small"]
+
+
 def test_blank_ids_are_refused_after_stripping_and_a_blank_parent_means_none() -> None:
     blank_id = validate_row(7, {**item("  "), "platform": " x "})
     assert isinstance(blank_id, RowError) and (blank_id.line, blank_id.field) == (7, "external_id")

@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 from pydantic_core import to_json
 
@@ -32,6 +33,9 @@ NoNul = BeforeValidator(_drop_nul)
 Token = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
 ]
+# A source's own fields are kept as the raw payload up to this size (JSON characters): room
+# for a platform's metadata, not for a file smuggled in beside a post.
+MAX_RAW_PAYLOAD = 20_000
 # Far beyond any real account, and within every database's integer column.
 MAX_FOLLOWERS = 2**31 - 1
 
@@ -101,6 +105,17 @@ class InboundItem(BaseModel):
         if not value.strip():
             raise ValueError("text is empty")
         return value
+
+    @model_validator(mode="after")
+    def raw_payload_fits(self) -> InboundItem:
+        if self.model_extra or self.author.model_extra:
+            size = len(to_json(self.source_extras()))
+            if size > MAX_RAW_PAYLOAD:
+                raise ValueError(
+                    f"fields beyond the interchange format take {size:,} characters as JSON;"
+                    f" at most {MAX_RAW_PAYLOAD:,} are kept"
+                )
+        return self
 
     def source_extras(self) -> dict[str, Any]:
         """What the source sent beyond the interchange format, nested as it was sent."""
