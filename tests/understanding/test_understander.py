@@ -175,3 +175,14 @@ def test_batch_equals_single() -> None:
     batch = understander.understand(texts)
     singles = [understander.understand([t])[0] for t in texts]
     assert batch == singles
+
+
+def test_profanity_score_reads_insults_and_feeds_the_offensive_head_only() -> None:
+    featuriser = understander_module._models().featuriser
+    texts = ["you are a worthless moron", "my parcel arrived on tuesday"]
+    insult, plain = featuriser.profanity.scores(texts)
+    assert insult[0] > 0.5 > plain[0]
+    x, _ = featuriser.transform(texts)
+    models = understander_module._models()
+    assert models.sentiment.coef.shape[1] == x.shape[1]
+    assert models.offensive.coef.shape[1] == featuriser.with_profanity(x, texts).shape[1]

@@ -82,6 +82,27 @@ class Lexicon:
         return out
 
 
+class Profanity:
+    """How likely a text is offensive by alt-profanity-check, as two dense features.
+
+    Its linear model learnt from about 200,000 Wikipedia talk comments and tweets rated for
+    toxicity, far more insults than TweetEval's 12,000 offensive-labelled tweets hold.
+    """
+
+    def __init__(self) -> None:
+        from profanity_check import predict_prob
+
+        self._predict_prob = predict_prob
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 2), dtype=np.float32)
+        p = np.clip(np.asarray(self._predict_prob(list(texts)), dtype=np.float64), 1e-4, 1 - 1e-4)
+        # The probability and its log-odds, scaled to about the probability's range: the head
+        # can read both whether the model leans offensive and how far past sure it is.
+        return np.stack([p, np.log(p / (1 - p)) / 5], axis=1).astype(np.float32)
+
+
 @dataclass
 class LinearHead:
     """A multinomial (or binary) linear classifier stored as plain arrays in an .npz file."""
@@ -134,6 +155,7 @@ class Featuriser:
         self.char_idf = char_idf
         self.static = static
         self.lexicon = Lexicon()
+        self.profanity = Profanity()
         self._words = word_hasher(len(word_idf))
         self._chars = char_hasher(len(char_idf))
 
@@ -159,3 +181,11 @@ class Featuriser:
             format="csr",
         )
         return x, emb
+
+    def with_profanity(self, x: sp.csr_matrix, texts: Sequence[str]) -> sp.csr_matrix:
+        """The offensive head's input: the shared features and the profanity score.
+
+        Only that head reads the score: it gained about a point of macro-F1 from it, while the
+        sentiment and intent heads lost a little when they had it too (docs/understanding.md).
+        """
+        return sp.hstack([x, sp.csr_matrix(self.profanity.scores(texts))], format="csr")

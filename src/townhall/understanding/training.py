@@ -42,6 +42,7 @@ SEED_WEIGHT = 8.0
 # counts half a seed example's weight: the hand-written kinds set the boundaries, the corpora
 # add vocabulary.
 TRANSFER_WEIGHT = 0.5
+OFFENSIVE_C = 0.7
 
 # Banking questions that already voice dissatisfaction are complaints by the guide, not the
 # neutral support requests we borrow them for.
@@ -196,10 +197,11 @@ def train(data: Path, *, distil: bool = True) -> None:
     x, _ = feats.transform(sentiment.texts)
     heads = {"sentiment": _fit(x, sentiment.labels, c=1.0)}
     _log("offensive head")
-    x, _ = feats.transform(offensive.texts)
+    x = feats.with_profanity(feats.transform(offensive.texts)[0], offensive.texts)
     n_grams = len(feats.word_idf) + len(feats.char_idf)
     scale = _nb_scale(x, offensive.labels, "offensive", n_grams)
-    head = _fit(sp.csr_matrix(x @ sp.diags(scale)), offensive.labels, c=1.0)
+    # C from 5-fold cross-validation on the train split (0.2-4): 0.7 scored 0.759, 1.0 0.756.
+    head = _fit(sp.csr_matrix(x @ sp.diags(scale)), offensive.labels, c=OFFENSIVE_C)
     # Scaling features then fitting equals fitting then scaling the weights: fold it in.
     head.coef = head.coef * scale[None, :].astype(np.float32)
     heads["offensive"] = head

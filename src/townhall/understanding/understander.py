@@ -231,7 +231,9 @@ class Understander:
         sent = models.sentiment.proba(x)
         cls = models.sentiment.classes
         neg, pos = sent[:, cls.index("negative")], sent[:, cls.index("positive")]
-        offensive = models.offensive.proba(x)[:, models.offensive.classes.index("offensive")]
+        offensive = models.offensive.proba(models.featuriser.with_profanity(x, texts))[
+            :, models.offensive.classes.index("offensive")
+        ]
         intents = self._intent_proba(x, emb)
         with self._lock:
             intent_fix = self._memory["intent"].lookup(emb, self._correction_similarity)
