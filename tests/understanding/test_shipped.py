@@ -47,5 +47,5 @@ def test_offensive_on_tweeteval_validation(shared_data: Path) -> None:
         "offensive" if "offensive" in u.risk_flags else "not"
         for u in get_understander().understand(val.texts)
     ]
-    # The full split scores 0.763 with the profanity score and 0.751 without it.
-    assert metrics("offensive", gold, pred, ["offensive", "not"])["macro_f1"] >= 0.758
+    # The full split scores 0.772 with the profanity features and 0.751 without them.
+    assert metrics("offensive", gold, pred, ["offensive", "not"])["macro_f1"] >= 0.765

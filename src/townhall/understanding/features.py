@@ -83,24 +83,38 @@ class Lexicon:
 
 
 class Profanity:
-    """How likely a text is offensive by alt-profanity-check, as two dense features.
+    """How offensive a text reads to alt-profanity-check, as four dense features.
 
     Its linear model learnt from about 200,000 Wikipedia talk comments and tweets rated for
-    toxicity, far more insults than TweetEval's 12,000 offensive-labelled tweets hold.
+    toxicity, far more insults than TweetEval's 12,000 offensive-labelled tweets hold. Besides
+    its probability, the head reads the model's strongest word and the sum of its toxic words:
+    one strong insult in a long friendly tweet moves the probability little (5-fold
+    cross-validation on TweetEval offensive train: 0.759 with the probability, 0.764 with all).
     """
 
     def __init__(self) -> None:
-        from profanity_check import predict_prob
+        from profanity_check import profanity_check as upstream
 
-        self._predict_prob = predict_prob
+        self._vectorizer = upstream.vectorizer
+        self._model = upstream.model
+        # The linear SVM's word weights, averaged over its calibration folds.
+        self._word_weights = np.mean(
+            [c.estimator.coef_[0] for c in upstream.model.calibrated_classifiers_], axis=0
+        ).astype(np.float32)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 2), dtype=np.float32)
-        p = np.clip(np.asarray(self._predict_prob(list(texts)), dtype=np.float64), 1e-4, 1 - 1e-4)
-        # The probability and its log-odds, scaled to about the probability's range: the head
-        # can read both whether the model leans offensive and how far past sure it is.
-        return np.stack([p, np.log(p / (1 - p)) / 5], axis=1).astype(np.float32)
+            return np.zeros((0, 4), dtype=np.float32)
+        x = self._vectorizer.transform(list(texts))
+        p = np.clip(self._model.predict_proba(x)[:, 1].astype(np.float64), 1e-4, 1 - 1e-4)
+        present = (x > 0).astype(np.float32)
+        toxic_words = sp.csr_matrix(present @ sp.diags(np.maximum(self._word_weights, 0.0)))
+        strongest = toxic_words.max(axis=1).toarray().ravel()
+        total = np.asarray(toxic_words.sum(axis=1)).ravel()
+        # Scaled to about the probability's range (the weights of single words reach ~11).
+        return np.stack([p, np.log(p / (1 - p)) / 5, strongest / 3, total / 9], axis=1).astype(
+            np.float32
+        )
 
 
 @dataclass
