@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from townhall.understanding import KbEntry, KbMatch, KnowledgeBase
+from townhall.understanding import kb as kb_module
 from townhall.understanding.embeddings import EmbeddingCache, TokenStates
-from townhall.understanding.kb import _embedding_cache, _Lexical, _TokenViews
+from townhall.understanding.kb import (
+    PICK_WEIGHTS,
+    _embedding_cache,
+    _fit_weights,
+    _Lexical,
+    _TokenViews,
+)
 
 pytestmark = pytest.mark.xdist_group("understanding")
 
@@ -148,3 +155,69 @@ def test_token_states_are_bounded_apart_from_vectors() -> None:
     cache.token_states(["opening hours"])
     assert counting.runs == 3
     assert len(cache) == 2  # the sentence vectors are kept
+
+
+def test_fitted_weights_favour_the_signal_that_tells_answers_apart() -> None:
+    rng = np.random.default_rng(1)
+    right = rng.integers(0, 4, size=300)
+    signals = rng.normal(size=(5, 300, 4))
+    signals[3, np.arange(300), right] += 2.0  # only the keyword view knows the answer
+    weights = _fit_weights(signals, right)
+    assert (weights >= 0).all()
+    assert weights.argmax() == 3
+    assert weights[3] > 5 * np.delete(weights, 3).max()
+
+
+def test_small_kb_keeps_the_default_pick_weights(kb: KnowledgeBase) -> None:
+    # Nine entries: too few held-out examples to learn five weights from.
+    assert kb._picker is not None
+    np.testing.assert_array_equal(kb._picker.weights, PICK_WEIGHTS)
+
+
+def test_pick_weights_come_from_cross_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def spy(signals: np.ndarray, right: np.ndarray) -> np.ndarray:
+        fitted.append((signals, right))
+        return _fit_weights(signals, right)
+
+    monkeypatch.setattr(kb_module, "WEIGHTS_MIN_HELD_OUT", 1)
+    monkeypatch.setattr(kb_module, "_fit_weights", spy)
+    lone = KbEntry("opening_hours", "when are you open")  # one example: never held out
+    kb = KnowledgeBase([*ENTRIES, lone])
+    ((signals, right),) = fitted
+    # Every entry whose answer has another example was held out once, scored by a picker
+    # built without it, on all four answers.
+    assert signals.shape == (5, len(ENTRIES), 4)
+    assert sorted(right.tolist()) == sorted(kb.answer_ids.index(e.answer_id) for e in ENTRIES)
+    assert kb._picker is not None
+    weights = kb._picker.weights
+    assert np.isfinite(weights).all() and (weights >= 0).all()
+    assert not np.array_equal(weights, PICK_WEIGHTS)
+    matches = kb.match(
+        [
+            "I lost my password, please help",
+            "When does the next webinar take place?",
+            "What's the weight limit for checked luggage?",
+        ]
+    )
+    assert [m.answer_id if m else None for m in matches] == [
+        "reset_password",
+        "webinar_date",
+        "baggage_allowance",
+    ]
+
+
+def test_large_kbs_hold_out_only_enough_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    held_out: list[int] = []
+
+    def spy(signals: np.ndarray, right: np.ndarray) -> np.ndarray:
+        held_out.append(len(right))
+        return _fit_weights(signals, right)
+
+    monkeypatch.setattr(kb_module, "WEIGHTS_MIN_HELD_OUT", 1)
+    monkeypatch.setattr(kb_module, "WEIGHTS_HELD_OUT", 3)
+    monkeypatch.setattr(kb_module, "_fit_weights", spy)
+    KnowledgeBase(ENTRIES)
+    # Two of the five folds are built (3 of 9 entries wanted); the nine are dealt 2, 2, 2, 2, 1.
+    assert held_out == [4]

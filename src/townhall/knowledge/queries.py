@@ -1,6 +1,6 @@
 """Reads for the knowledge base, and the per-organisation matcher built from its answers.
 
-The matcher (``understanding.KnowledgeBase``) takes a second or two to build, so it is
+The matcher (``understanding.KnowledgeBase``) takes a few seconds to build, so it is
 cached per organisation and rebuilt when the answers change: every lookup compares a cheap
 fingerprint of the organisation's active answers (count, newest update, highest id) with
 the cached one. That works across web and worker processes without any signal between them.
