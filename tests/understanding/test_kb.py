@@ -118,9 +118,17 @@ def test_token_views_pick_the_answer_sharing_the_rare_words() -> None:
     _, queries = encoder.encode_with_states(
         ["why was my transfer declined", "card payment declined"]
     )
-    keywords, strongest = views.scores(queries)
+    keywords, strongest, token_match = views.scores(queries, np.array([[0, 1], [0, 1]]))
     assert keywords.argmax(axis=1).tolist() == [1, 0]
     assert strongest.shape == (2, 2)
+    # "transfer" and "card payment" each have their exact tokens in one answer's example.
+    assert token_match.argmax(axis=1).tolist() == [1, 0]
+    assert (token_match <= 1.0 + 1e-6).all()
+    # Only the candidate answers are token-matched; the others get the lowest candidate's
+    # score, which here is the one candidate's own.
+    _, _, only_second = views.scores(queries, np.array([[1], [1]]))
+    np.testing.assert_allclose(only_second[:, 1], token_match[:, 1])
+    np.testing.assert_allclose(only_second[:, 0], token_match[:, 1])
 
 
 def test_token_views_with_one_example_per_answer() -> None:
@@ -129,10 +137,11 @@ def test_token_views_with_one_example_per_answer() -> None:
     _, states = encoder.encode_with_states(["opening hours", "lost luggage"])
     views = _TokenViews(states, np.array([0, 1]), [np.array([0]), np.array([1])])
     _, queries = encoder.encode_with_states(["when do you open", "my bag is lost"])
-    keywords, strongest = views.scores(queries)
+    keywords, strongest, token_match = views.scores(queries, np.array([[0, 1], [0, 1]]))
     assert np.isfinite(keywords).all()
     assert keywords.argmax(axis=1).tolist() == [0, 1]
     assert strongest.argmax(axis=1).tolist() == [0, 1]
+    assert token_match.argmax(axis=1).tolist() == [0, 1]
 
 
 def test_token_states_are_bounded_apart_from_vectors() -> None:
@@ -160,7 +169,7 @@ def test_token_states_are_bounded_apart_from_vectors() -> None:
 def test_fitted_weights_favour_the_signal_that_tells_answers_apart() -> None:
     rng = np.random.default_rng(1)
     right = rng.integers(0, 4, size=300)
-    signals = rng.normal(size=(5, 300, 4))
+    signals = rng.normal(size=(len(PICK_WEIGHTS), 300, 4))
     signals[3, np.arange(300), right] += 2.0  # only the keyword view knows the answer
     weights = _fit_weights(signals, right)
     assert (weights >= 0).all()
@@ -188,7 +197,7 @@ def test_pick_weights_come_from_cross_validation(monkeypatch: pytest.MonkeyPatch
     ((signals, right),) = fitted
     # Every entry whose answer has another example was held out once, scored by a picker
     # built without it, on all four answers.
-    assert signals.shape == (5, len(ENTRIES), 4)
+    assert signals.shape == (len(PICK_WEIGHTS), len(ENTRIES), 4)
     assert sorted(right.tolist()) == sorted(kb.answer_ids.index(e.answer_id) for e in ENTRIES)
     assert kb._picker is not None
     weights = kb._picker.weights
