@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from townhall.understanding import cli as eval_cli
+from townhall.understanding import prepare_eval
 from townhall.understanding.evaluation import (
     EvalInputError,
     Row,
@@ -150,3 +151,18 @@ def test_cli_kb_end_to_end(tmp_path: Path) -> None:
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["accuracy"] == pytest.approx(1.0)
     assert out["oos_recall"] == pytest.approx(1.0)
+
+
+def test_prepare_eval_draws_the_banking77_kb_by_seed(shared_data: Path, tmp_path: Path) -> None:
+    def draw(seed: int) -> tuple[list[str], list[str]]:
+        out = tmp_path / str(seed)
+        prepare_eval.main(["--data", str(shared_data), "--out", str(out), "--seed", str(seed)])
+        kb = [json.loads(line) for line in (out / "banking77_kb.jsonl").open()]
+        queries = [json.loads(line) for line in (out / "banking77_queries.jsonl").open()]
+        assert {r["text"] for r in kb}.isdisjoint(r["text"] for r in queries)
+        return sorted(r["text"] for r in kb), sorted(r["text"] for r in queries)
+
+    first = draw(1)
+    assert len(first[0]) == 77 * prepare_eval.KB_EXAMPLES_PER_ANSWER
+    assert draw(1) == first  # the same seed, the same draw
+    assert draw(2)[0] != first[0]
