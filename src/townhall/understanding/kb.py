@@ -26,9 +26,9 @@ CLASSIFIER_MAX_ENTRIES = 5000
 # space where the spread between one answer's examples counts less (within-answer
 # whitening), each dimension's strongest token (max pooling), and how well each of the
 # message's tokens finds its match in an example (token match, see _TokenViews). Which
-# signals tell a KB's answers apart depends on the KB: on Banking77 (77 close banking answers) the token views
-# do, on CLINC150 (150 answers across domains) the classifier and the spelling do, and one
-# fixed set of weights cost one or the other (heavier token views: +0.2 points on Banking77,
+# signals tell a KB's answers apart depends on the KB: on Banking77 (77 close banking
+# answers) the token views do, on CLINC150 (150 answers across domains) the classifier and
+# the spelling do, and one fixed set of weights cost one or the other (heavier token views: +0.2 points on Banking77,
 # -0.7 on CLINC150 with 10 questions per answer). So each KB learns its own weights when it
 # is built, by cross-validation on its own entries (see _cross_validated_weights): +0.2
 # points on thirteen 10-shot draws of Banking77 and +0.4 on seven of CLINC150, against
