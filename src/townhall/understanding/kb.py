@@ -28,12 +28,13 @@ CLASSIFIER_MAX_ENTRIES = 5000
 # message's tokens finds its match in an example (token match, see _TokenViews). Which
 # signals tell a KB's answers apart depends on the KB: on Banking77 (77 close banking
 # answers) the token views do, on CLINC150 (150 answers across domains) the classifier and
-# the spelling do, and one fixed set of weights cost one or the other (heavier token views: +0.2 points on Banking77,
-# -0.7 on CLINC150 with 10 questions per answer). So each KB learns its own weights when it
-# is built, by cross-validation on its own entries (see _cross_validated_weights): +0.2
-# points on thirteen 10-shot draws of Banking77 and +0.4 on seven of CLINC150, against
-# these fixed weights. The fixed ones, chosen on both together, are kept for KBs too small
-# to learn from (fewer than WEIGHTS_MIN_HELD_OUT entries whose answer has another example).
+# the spelling do, and one fixed set of weights cost one or the other (heavier token views:
+# +0.2 points on Banking77, -0.7 on CLINC150 with 10 questions per answer). So each KB
+# learns its own weights when it is built, by cross-validation on its own entries (see
+# _cross_validated_weights): +0.2 points on thirteen 10-shot draws of Banking77 and +0.4 on
+# seven of CLINC150, against these fixed weights. The fixed ones, chosen on both together,
+# are kept for KBs too small to learn from (fewer than WEIGHTS_MIN_HELD_OUT entries whose
+# answer has another example).
 PICK_CLASSIFIER_WEIGHT = 2.0
 PICK_SIMILARITY_WEIGHT = 5.0
 PICK_LEXICAL_WEIGHT = 5.0
